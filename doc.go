@@ -1,0 +1,69 @@
+// Package rebound makes network calls recover from failure: it classifies
+// what went wrong, retries only what can succeed, with backoff, attempt caps,
+// deadlines, a shared retry budget and circuit breakers, and reports every
+// decision as an event.
+//
+// The package imports only the standard library.
+//
+// # Classes
+//
+// Every error is classified once into a [Class]:
+//
+//   - [Connection]: not sent or no answer (refused, reset, timeouts,
+//     temporary DNS failures, unexpected EOF). Retried with backoff.
+//   - [Response]: the peer answered badly (5xx except 501, 429, 408, an
+//     empty or malformed body). Retried when the classifier says so.
+//   - [Logic]: the request is wrong (validation, business conflicts, other
+//     4xx, untrusted certificates). Never retried; reported for alerting.
+//   - [Canceled]: the caller's context was canceled or its deadline passed.
+//     Never retried.
+//   - [Unknown]: nothing recognised the error. Not retried by default.
+//
+// A [Classification] also says whether the peer may have processed the
+// request (a reset after the request was written) or certainly did not (a
+// refused connection), and any wait the server asked for. Classification
+// uses errors.As and errors.Is on the error chain, never the error's text.
+// User code marks its own errors with [Permanent], [Transient] and
+// [RetryAfter], and adds [Classifier]s in front of the built-in rules.
+//
+// # Policies
+//
+// A [Policy] is a plain value; its zero value means: 3 attempts, exponential
+// backoff from 1 s to 10 s with full jitter, retry Connection and Response
+// errors, honour server-requested waits up to 60 s. [Do] runs a function
+// under a policy and returns its result, or an [*Error] that says why
+// retrying stopped ([Reason]: exhausted, permanent, budget, deadline,
+// circuit_open, wait_too_long, canceled) and wraps the last error.
+//
+// Do never starts a wait that would end after the context's deadline: it
+// gives up at once with ReasonDeadline and the last error, instead of
+// sleeping into a certain failure. A per-attempt timeout
+// (Policy.AttemptTimeout) is told apart from the caller's deadline: the
+// first is a Connection failure and is retried, the second ends the call.
+//
+// # Budgets and breakers
+//
+// A [Budget], shared by all calls to one endpoint, lets retries make up at
+// most a share of calls (20% by default, plus a small floor per second) so
+// that a failing dependency cannot set off a retry storm. A [Breaker] opens
+// after consecutive failures or a high failure rate over a sliding window,
+// refuses calls while open, and lets probes through after a cool-down.
+// [Breakers] and [Budgets] are bounded registries keyed by endpoint. All
+// three are safe for concurrent use and take no lock on the happy path.
+//
+// # Events
+//
+// Every decision is emitted once to the policy's [Observer]: an attempt
+// finished, a retry scheduled, the call finished (success, failure, gave_up,
+// rejected), a breaker changed state, a budget refused a retry. Observers
+// run synchronously, outside locks, and never feed back into decisions.
+// [SlogObserver] logs retries at INFO and give-ups at WARN with fixed
+// attribute keys; metrics and alerting live in other packages.
+//
+// # Cost
+//
+// When the first attempt succeeds and nothing needs the clock (no observer,
+// breaker, budget, MaxElapsed or AttemptTimeout), Do reads no clock and
+// allocates nothing. With a breaker, a budget and an observer it reads the
+// clock twice and still allocates nothing.
+package rebound

@@ -1,0 +1,122 @@
+package rebound
+
+import (
+	"context"
+	"time"
+)
+
+// EventKind says which decision an Event reports.
+type EventKind uint8
+
+const (
+	// AttemptFinished: one run of the function ended. Set: Endpoint,
+	// Attempt, Class (for a failure), Err, Duration, Elapsed.
+	AttemptFinished EventKind = iota + 1
+	// RetryScheduled: another attempt will follow after Wait. Set:
+	// Endpoint, Attempt (the one that failed), Class, Err, Wait, Elapsed.
+	RetryScheduled
+	// CallFinished: Do is returning. Set: Endpoint, Result, Reason (when it
+	// did not succeed), Attempt (the number of attempts), Class and Err of
+	// the last failure, Elapsed.
+	CallFinished
+	// BreakerStateChanged: a circuit breaker moved From one state To
+	// another. Set: Endpoint (the breaker's name), From, To.
+	BreakerStateChanged
+	// BudgetRejected: a retry budget refused a retry. Set: Endpoint,
+	// Attempt (the one that failed), Class, Err, Elapsed.
+	BudgetRejected
+)
+
+var eventKindNames = [...]string{"", "attempt_finished", "retry_scheduled", "call_finished", "breaker_state_changed", "budget_rejected"}
+
+// String returns the kind's snake_case name.
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) {
+		return eventKindNames[k]
+	}
+	return "event(?)"
+}
+
+// Result is how a call ended.
+type Result uint8
+
+const (
+	// ResultSuccess: an attempt succeeded.
+	ResultSuccess Result = iota + 1
+	// ResultFailure: the call stopped on an error that retrying could not
+	// fix (ReasonPermanent) or because the caller canceled (ReasonCanceled).
+	ResultFailure
+	// ResultGaveUp: the last error was retryable, but a limit stopped the
+	// retries: the attempt cap, the budget, a deadline, a wait too long, or
+	// an open breaker after at least one attempt.
+	ResultGaveUp
+	// ResultRejected: the breaker refused the call before any attempt.
+	ResultRejected
+)
+
+var resultNames = [...]string{"", "success", "failure", "gave_up", "rejected"}
+
+// String returns the result's name as used in logs and metric labels.
+func (r Result) String() string {
+	if int(r) < len(resultNames) {
+		return resultNames[r]
+	}
+	return "result(?)"
+}
+
+// Event reports one decision. Which fields are set depends on Kind.
+type Event struct {
+	Kind     EventKind
+	Endpoint string
+	// Attempt counts from 1.
+	Attempt int
+	Class   Class
+	Err     error
+	// Duration is the attempt's own duration (AttemptFinished).
+	Duration time.Duration
+	// Elapsed is the time since the call started.
+	Elapsed time.Duration
+	// Wait is the wait before the next attempt (RetryScheduled).
+	Wait   time.Duration
+	Result Result
+	Reason Reason
+	From   BreakerState
+	To     BreakerState
+}
+
+// An Observer receives every event once, synchronously, on the goroutine
+// that made the decision and never under a lock of this package. It must be
+// safe for concurrent use, should return quickly, and cannot change the
+// decision it observes.
+type Observer interface {
+	Observe(ctx context.Context, e Event)
+}
+
+// ObserverFunc adapts a function to the Observer interface.
+type ObserverFunc func(ctx context.Context, e Event)
+
+// Observe calls f(ctx, e).
+func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
+
+// Observers returns an Observer that passes each event to every non-nil
+// observer in turn.
+func Observers(obs ...Observer) Observer {
+	var list multiObserver
+	for _, o := range obs {
+		if o != nil {
+			list = append(list, o)
+		}
+	}
+	if len(list) == 1 {
+		return list[0]
+	}
+	return list
+}
+
+type multiObserver []Observer
+
+func (m multiObserver) Observe(ctx context.Context, e Event) {
+	for _, o := range m {
+		o.Observe(ctx, e)
+	}
+}

@@ -1,0 +1,118 @@
+package rebound
+
+import (
+	"context"
+	"log/slog"
+)
+
+// The attribute keys the slog observer writes. They are fixed so that log
+// queries and dashboards can rely on them.
+const (
+	KeyEndpoint = "endpoint"
+	KeyAttempt  = "attempt"
+	KeyReason   = "reason"
+	KeyElapsed  = "elapsed"
+	KeyWait     = "wait"
+	KeyResult   = "result"
+	KeyClass    = "class"
+	KeyError    = "error"
+	KeyDuration = "duration"
+	KeyFrom     = "from"
+	KeyTo       = "to"
+)
+
+// SlogObserver logs events to a *slog.Logger. It logs:
+//
+//   - a retry being scheduled, at INFO, with the reason (the failure's
+//     class), the attempt that failed, the wait and the elapsed time;
+//   - a call that gave up (attempt cap, budget, deadline, wait too long,
+//     open breaker), at WARN, with the reason and the result;
+//   - a call that failed on a Logic or Unknown error, at WARN: such errors
+//     are bugs or bad requests that someone should look at;
+//   - a call that succeeded after retries, at INFO;
+//   - a call refused by an open breaker before any attempt, at INFO;
+//   - a canceled call and every attempt, at DEBUG;
+//   - a breaker opening at WARN, and its other changes at INFO;
+//   - a budget refusing a retry, at DEBUG (the call's WARN line says it too).
+//
+// A call whose first attempt succeeds is not logged at all. Errors are
+// logged with their Error text, which should not carry secrets.
+type SlogObserver struct {
+	logger *slog.Logger
+}
+
+// NewSlogObserver returns an observer that logs to l (slog.Default() when l
+// is nil).
+func NewSlogObserver(l *slog.Logger) *SlogObserver {
+	if l == nil {
+		l = slog.Default()
+	}
+	return &SlogObserver{logger: l}
+}
+
+// Observe implements Observer.
+func (o *SlogObserver) Observe(ctx context.Context, e Event) {
+	level, msg := slog.LevelDebug, ""
+	switch e.Kind {
+	case AttemptFinished:
+		msg = "attempt finished"
+	case RetryScheduled:
+		level, msg = slog.LevelInfo, "retrying"
+	case CallFinished:
+		switch e.Result {
+		case ResultSuccess:
+			if e.Attempt <= 1 {
+				return
+			}
+			level, msg = slog.LevelInfo, "succeeded after retries"
+		case ResultGaveUp:
+			level, msg = slog.LevelWarn, "gave up"
+		case ResultRejected:
+			level, msg = slog.LevelInfo, "rejected by open circuit breaker"
+		default:
+			msg = "failed"
+			if e.Class != Canceled {
+				level = slog.LevelWarn
+			}
+		}
+	case BreakerStateChanged:
+		level, msg = slog.LevelInfo, "circuit breaker state changed"
+		if e.To == Open {
+			level = slog.LevelWarn
+		}
+	case BudgetRejected:
+		msg = "retry budget exhausted"
+	default:
+		return
+	}
+	if !o.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs, slog.String(KeyEndpoint, e.Endpoint))
+	switch e.Kind {
+	case BreakerStateChanged:
+		attrs = append(attrs, slog.String(KeyFrom, e.From.String()), slog.String(KeyTo, e.To.String()))
+	default:
+		attrs = append(attrs, slog.Int(KeyAttempt, e.Attempt))
+		switch e.Kind {
+		case RetryScheduled, BudgetRejected:
+			attrs = append(attrs, slog.String(KeyReason, e.Class.String()))
+		case CallFinished:
+			attrs = append(attrs, slog.String(KeyResult, e.Result.String()))
+			if e.Reason != ReasonNone {
+				attrs = append(attrs, slog.String(KeyReason, e.Reason.String()))
+			}
+		case AttemptFinished:
+			attrs = append(attrs, slog.Duration(KeyDuration, e.Duration))
+		}
+		attrs = append(attrs, slog.Duration(KeyElapsed, e.Elapsed))
+		if e.Kind == RetryScheduled {
+			attrs = append(attrs, slog.Duration(KeyWait, e.Wait))
+		}
+		if e.Err != nil {
+			attrs = append(attrs, slog.String(KeyClass, e.Class.String()), slog.String(KeyError, e.Err.Error()))
+		}
+	}
+	o.logger.LogAttrs(ctx, level, msg, attrs...)
+}

@@ -48,8 +48,8 @@ func (k *keyed[V]) get(key string) V {
 	if i, ok := k.index[key]; ok {
 		return k.vals[i]
 	}
+	// A new entry starts unmarked: it earns its second chance by being used.
 	v = k.newV(key)
-	k.used(v).Store(true)
 	if k.index == nil {
 		k.index = make(map[string]int)
 	}

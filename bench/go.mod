@@ -4,12 +4,13 @@ go 1.25
 
 replace github.com/rebound-go/rebound => ../
 
-require github.com/rebound-go/rebound v0.0.0-00010101000000-000000000000
-
 require (
-	github.com/avast/retry-go/v4 v4.7.0 // indirect
-	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
-	github.com/failsafe-go/failsafe-go v0.9.8 // indirect
-	github.com/sethvargo/go-retry v0.5.0 // indirect
-	github.com/sony/gobreaker/v2 v2.4.0 // indirect
+	github.com/avast/retry-go/v4 v4.7.0
+	github.com/cenkalti/backoff/v5 v5.0.3
+	github.com/failsafe-go/failsafe-go v0.9.8
+	github.com/rebound-go/rebound v0.0.0-00010101000000-000000000000
+	github.com/sethvargo/go-retry v0.5.0
+	github.com/sony/gobreaker/v2 v2.4.0
 )
+
+require github.com/bits-and-blooms/bitset v1.24.4 // indirect

@@ -52,67 +52,89 @@ func classifyBuiltin(err error) Classification {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return Classification{Class: Canceled}
 	}
-	if isCertificateError(err) {
+	var f facts
+	f.gather(err, 0)
+	if f.cert {
 		return Classification{Class: Logic}
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		if dnsErr.IsNotFound && !dnsErr.IsTemporary && !dnsErr.IsTimeout {
+	if f.dns != nil {
+		if f.dns.IsNotFound && !f.dns.IsTemporary && !f.dns.IsTimeout {
 			return Classification{Class: Logic}
 		}
 		return Classification{Class: Connection, Retryable: true}
 	}
-	dialing := isDial(err)
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		switch errno {
+	if f.hasErrno {
+		switch f.errno {
 		case syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ENETUNREACH:
 			return Classification{Class: Connection, Retryable: true}
 		case syscall.ECONNRESET, syscall.EPIPE, syscall.ECONNABORTED:
-			return Classification{Class: Connection, Retryable: true, MaybeProcessed: !dialing}
+			return Classification{Class: Connection, Retryable: true, MaybeProcessed: !f.dial}
 		}
 	}
-	if isTimeout(err) {
-		return Classification{Class: Connection, Retryable: true, MaybeProcessed: !dialing}
+	if f.timeout || errors.Is(err, os.ErrDeadlineExceeded) {
+		return Classification{Class: Connection, Retryable: true, MaybeProcessed: !f.dial}
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		return Classification{Class: Connection, Retryable: true, MaybeProcessed: !dialing}
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		return Classification{Class: Connection, Retryable: true, MaybeProcessed: !dialing}
+	if f.opErr || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return Classification{Class: Connection, Retryable: true, MaybeProcessed: !f.dial}
 	}
 	return Classification{Class: Unknown, Retryable: true, MaybeProcessed: true}
 }
 
-// isDial reports whether err happened while dialling, before any byte of the
-// request could have been sent.
-func isDial(err error) bool {
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "dial"
+// facts are what classifyBuiltin needs to know of an error chain. gather
+// walks the chain the way errors.As does (depth first through Unwrap() error
+// and Unwrap() []error) and keeps the first match of each kind, but with
+// type switches, so that classifying allocates nothing.
+type facts struct {
+	dial, opErr, cert   bool
+	timeout, sawTimeout bool
+	hasErrno            bool
+	errno               syscall.Errno
+	dns                 *net.DNSError
+	mark                *marked
 }
 
-func isTimeout(err error) bool {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
+// maxChainDepth bounds the walk of a pathological (deep or cyclic) chain.
+const maxChainDepth = 100
+
+func (f *facts) gather(err error, depth int) {
+	for ; err != nil && depth < maxChainDepth; depth++ {
+		switch e := err.(type) {
+		case *marked:
+			if f.mark == nil {
+				f.mark = e
+			}
+		case *net.OpError:
+			if !f.opErr {
+				f.opErr, f.dial = true, e.Op == "dial"
+			}
+		case *net.DNSError:
+			if f.dns == nil {
+				f.dns = e
+			}
+		case syscall.Errno:
+			if !f.hasErrno {
+				f.hasErrno, f.errno = true, e
+			}
+		case x509.UnknownAuthorityError, x509.CertificateInvalidError, x509.HostnameError,
+			*x509.UnknownAuthorityError, *x509.CertificateInvalidError, *x509.HostnameError,
+			*tls.CertificateVerificationError, tls.RecordHeaderError, *tls.RecordHeaderError:
+			f.cert = true
+		}
+		if t, ok := err.(interface{ Timeout() bool }); ok && !f.sawTimeout {
+			f.sawTimeout, f.timeout = true, t.Timeout()
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				f.gather(e, depth+1)
+			}
+			return
+		default:
+			return
+		}
 	}
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
-
-func isCertificateError(err error) bool {
-	var (
-		unknownAuthority x509.UnknownAuthorityError
-		invalid          x509.CertificateInvalidError
-		hostname         x509.HostnameError
-		verification     *tls.CertificateVerificationError
-		recordHeader     tls.RecordHeaderError
-	)
-	return errors.As(err, &unknownAuthority) ||
-		errors.As(err, &invalid) ||
-		errors.As(err, &hostname) ||
-		errors.As(err, &verification) ||
-		errors.As(err, &recordHeader)
 }
 
 // Classify runs the policy's classifier chain on err: a marker first (the

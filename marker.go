@@ -1,9 +1,6 @@
 package rebound
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 type markKind uint8
 
@@ -66,8 +63,10 @@ func RetryAfter(err error, d time.Duration) error {
 // classifyMarked classifies an error that carries a marker; ok is false when
 // it carries none.
 func classifyMarked(err error) (Classification, bool) {
-	var m *marked
-	if !errors.As(err, &m) {
+	var f facts
+	f.gather(err, 0)
+	m := f.mark
+	if m == nil {
 		return Classification{}, false
 	}
 	if m.kind == markPermanent {

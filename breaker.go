@@ -58,7 +58,8 @@ type BreakerConfig struct {
 	OpenFor time.Duration
 	// HalfOpenProbes is how many probe calls may run at once while half
 	// open, and how many must succeed to close the breaker. Any failed probe
-	// opens it again. Default 1.
+	// opens it again, and so does a probe that has not reported within
+	// OpenFor (a lost or hung probe). Default 1.
 	HalfOpenProbes int
 	// Observer receives BreakerStateChanged events, outside any lock.
 	Observer Observer
@@ -128,7 +129,8 @@ type Breaker struct {
 
 	mu       sync.Mutex
 	probes   int // probes in flight while half open
-	probesOK int // successful probes while half open
+	probesOK int   // successful probes while half open
+	probeEnd int64 // while half open: when unreported probes count as failed, in ns since origin
 }
 
 // NewBreaker returns a closed breaker, or a *ConfigError naming the first
@@ -174,15 +176,19 @@ func (b *Breaker) Counts() (outcomes, failures, consecutive int64) {
 
 // Allow asks to make one call. When the breaker refuses, err is
 // ErrCircuitOpen and done is nil. Otherwise the caller makes the call and
-// then calls done exactly once with its error (nil for success); the error is
-// classified with Classify. This two-step form suits transports that cannot
+// then calls done once with its error (nil for success); the error is
+// classified with Classify, and later calls of done are ignored. This two-step form suits transports that cannot
 // wrap the call in a function.
 func (b *Breaker) Allow() (done func(err error), err error) {
 	t, ok := b.allow(time.Now())
 	if !ok {
 		return nil, ErrCircuitOpen
 	}
+	var reported atomic.Bool
 	return func(err error) {
+		if reported.Swap(true) {
+			return // only the first report counts
+		}
 		var class Class
 		if err != nil {
 			class = Classify(err).Class
@@ -246,7 +252,14 @@ func (b *Breaker) allow(now time.Time) (breakerTicket, bool) {
 			continue
 		}
 		if b.probes >= b.cfg.HalfOpenProbes {
+			// A probe that has not reported within OpenFor counts as
+			// failed, so a lost or hung probe cannot hold the breaker
+			// half open forever.
+			stale := b.since(now) >= b.probeEnd
 			b.mu.Unlock()
+			if stale {
+				b.transition(gen, HalfOpen, Open, now)
+			}
 			return breakerTicket{}, false
 		}
 		b.probes++
@@ -330,6 +343,7 @@ func (b *Breaker) transition(gen uint64, from, to BreakerState, now time.Time) {
 		b.openEnd.Store(b.since(now) + int64(b.cfg.OpenFor))
 	case HalfOpen:
 		b.probes, b.probesOK = 0, 0
+		b.probeEnd = b.since(now) + int64(b.cfg.OpenFor)
 	case Closed:
 		b.consec.Store(0)
 		if b.win != nil {

@@ -166,6 +166,44 @@ func TestBreakerHalfOpenProbes(t *testing.T) {
 	})
 }
 
+func TestBreakerLostProbeReopens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreaker(t, rebound.BreakerConfig{ConsecutiveFailures: 1, FailureRate: -1, OpenFor: time.Second})
+		_ = call(b, errReset)
+		time.Sleep(time.Second)
+		lost, err := b.Allow() // a probe whose outcome never arrives
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second - 1)
+		if _, err := b.Allow(); err == nil || b.State() != rebound.HalfOpen {
+			t.Fatal("a second probe was allowed while the first may still report")
+		}
+		time.Sleep(1)
+		if _, err := b.Allow(); err == nil || b.State() != rebound.Open {
+			t.Fatalf("state %v after the probe stayed silent for OpenFor, want open", b.State())
+		}
+		lost(nil) // too late: ignored
+		if b.State() != rebound.Open {
+			t.Fatal("a late probe outcome changed the state")
+		}
+		time.Sleep(time.Second)
+		if err := call(b, nil); err != nil || b.State() != rebound.Closed {
+			t.Fatalf("breaker did not recover: %v %v", err, b.State())
+		}
+	})
+}
+
+func TestBreakerDoneCountsOnce(t *testing.T) {
+	b := newBreaker(t, rebound.BreakerConfig{ConsecutiveFailures: 2, FailureRate: -1})
+	done, _ := b.Allow()
+	done(errReset)
+	done(errReset)
+	if b.State() != rebound.Closed {
+		t.Fatal("a second done call was counted")
+	}
+}
+
 func TestBreakerIgnoresStaleOutcomes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBreaker(t, rebound.BreakerConfig{ConsecutiveFailures: 2, FailureRate: -1, OpenFor: time.Second})

@@ -128,7 +128,7 @@ type Breaker struct {
 	used    atomic.Bool   // for registries: touched since the last sweep
 
 	mu       sync.Mutex
-	probes   int // probes in flight while half open
+	probes   int   // probes in flight while half open
 	probesOK int   // successful probes while half open
 	probeEnd int64 // while half open: when unreported probes count as failed, in ns since origin
 }

@@ -74,7 +74,7 @@ func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, e
 		switch {
 		case cl.Class == Canceled:
 			return v, c.giveUp(ctx, ReasonCanceled, cl.Class, err, 0)
-		case !cl.Retryable || !(cl.Marked || p.retryOn().Has(cl.Class)):
+		case !cl.Retryable || !(cl.Marked || p.retryOn().Has(cl.Class)) || (p.NonIdempotent && cl.MaybeProcessed && !cl.Marked):
 			return v, c.giveUp(ctx, ReasonPermanent, cl.Class, err, 0)
 		case c.attempt >= maxAttempts:
 			return v, c.giveUp(ctx, ReasonExhausted, cl.Class, err, 0)

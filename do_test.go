@@ -420,3 +420,23 @@ func TestDoGiveUpEventCarriesReasonAndResult(t *testing.T) {
 		}
 	}
 }
+
+func TestDoNonIdempotentRetriesOnlyWhatWasNotSent(t *testing.T) {
+	p := rebound.Policy{NonIdempotent: true, Backoff: rebound.Constant(0)}
+	cases := []struct {
+		name     string
+		err      error
+		attempts int
+	}{
+		{"refused: not sent, retried", errRefused, 3},
+		{"reset after writing: maybe processed, not retried", errReset, 1},
+		{"marked transient by the caller, retried", rebound.Transient(errReset), 3},
+	}
+	for _, tc := range cases {
+		calls := 0
+		err := rebound.Run(context.Background(), p, func(context.Context) error { calls++; return tc.err })
+		if calls != tc.attempts {
+			t.Errorf("%s: %d attempts (%v), want %d", tc.name, calls, err, tc.attempts)
+		}
+	}
+}

@@ -16,7 +16,8 @@ const (
 	// ReasonExhausted: the attempt cap was reached.
 	ReasonExhausted
 	// ReasonPermanent: the last error was not retryable (a Logic error, a
-	// class outside Policy.RetryOn, or a Permanent mark).
+	// class outside Policy.RetryOn, a Permanent mark, or a failure that may
+	// have been processed by a Policy.NonIdempotent operation).
 	ReasonPermanent
 	// ReasonBudget: the retry budget refused another retry.
 	ReasonBudget

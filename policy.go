@@ -42,6 +42,13 @@ type Policy struct {
 	// RetryOn is the set of classes that are retried (when the classifier
 	// also says Retryable). Default DefaultRetryOn: Connection and Response.
 	RetryOn ClassSet
+	// NonIdempotent says that repeating the operation could do its effect
+	// twice (a POST without an idempotency key). Then a failure that may
+	// have been processed (Classification.MaybeProcessed, such as a reset
+	// after the request was written) is not retried; only failures that
+	// prove the request was not sent are, and errors marked with Transient
+	// or RetryAfter. Default false: the operation is idempotent.
+	NonIdempotent bool
 	// AttemptTimeout, when positive, bounds each attempt with its own
 	// context deadline. An attempt that runs out of it fails as a
 	// Connection error (and is retried), unlike the caller's own deadline,

@@ -115,3 +115,12 @@ type ClassifierFunc func(err error) (Classification, bool)
 
 // Classify calls f(err).
 func (f ClassifierFunc) Classify(err error) (Classification, bool) { return f(err) }
+
+// Classified is implemented by errors that know their own classification,
+// such as reboundhttp's errors for bad responses. The built-in rules use the
+// first Classified error in a chain before any other rule except the
+// Permanent, Transient and RetryAfter marks.
+type Classified interface {
+	error
+	Classification() Classification
+}

@@ -18,6 +18,9 @@ import (
 //
 //   - a Permanent mark: Logic. A Transient or RetryAfter mark: retryable
 //     whatever the class of the marked error (with the requested wait).
+//   - an error in the chain that implements Classified (the first one):
+//     its own Classification. Packages such as reboundhttp return such
+//     errors for bad responses.
 //   - context.Canceled and context.DeadlineExceeded: Canceled. Do tells the
 //     caller's deadline (Canceled) from its own per-attempt timeout
 //     (Connection) by looking at the contexts, not at the error.
@@ -49,11 +52,14 @@ func Classify(err error) Classification {
 
 // classifyBuiltin is Classify without the markers.
 func classifyBuiltin(err error) Classification {
+	var f facts
+	f.gather(err, 0)
+	if f.self != nil {
+		return f.self.Classification()
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return Classification{Class: Canceled}
 	}
-	var f facts
-	f.gather(err, 0)
 	if f.cert {
 		return Classification{Class: Logic}
 	}
@@ -91,6 +97,7 @@ type facts struct {
 	errno               syscall.Errno
 	dns                 *net.DNSError
 	mark                *marked
+	self                Classified
 }
 
 // maxChainDepth bounds the walk of a pathological (deep or cyclic) chain.
@@ -98,6 +105,9 @@ const maxChainDepth = 100
 
 func (f *facts) gather(err error, depth int) {
 	for ; err != nil && depth < maxChainDepth; depth++ {
+		if c, ok := err.(Classified); ok && f.self == nil {
+			f.self = c
+		}
 		switch e := err.(type) {
 		case *marked:
 			if f.mark == nil {
@@ -140,6 +150,9 @@ func (f *facts) gather(err error, depth int) {
 // Classify runs the policy's classifier chain on err: a marker first (the
 // error says what it is), then each of p.Classifiers in order, then the
 // built-in rules of the package-level Classify.
+//
+// A Classified error that a user classifier also recognises is decided by
+// the user classifier.
 func (p *Policy) Classify(err error) Classification {
 	if err == nil {
 		return Classification{}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rebound-go/rebound"
@@ -205,4 +206,27 @@ func TestClassAndReasonNames(t *testing.T) {
 			}
 		}
 	}
+}
+
+type selfClassified struct{ retryAfter time.Duration }
+
+func (selfClassified) Error() string { return "503 Service Unavailable" }
+func (s selfClassified) Classification() rebound.Classification {
+	return rebound.Classification{Class: rebound.Response, Retryable: true, RetryAfter: s.retryAfter}
+}
+
+func TestClassifyClassifiedErrors(t *testing.T) {
+	err := fmt.Errorf("GET /x: %w", selfClassified{retryAfter: time.Second})
+	if c := rebound.Classify(err); c.Class != rebound.Response || !c.Retryable || c.RetryAfter != time.Second {
+		t.Fatalf("got %+v", c)
+	}
+	// A mark around it still wins.
+	if c := rebound.Classify(rebound.Permanent(err)); c.Class != rebound.Logic {
+		t.Fatalf("Permanent lost to Classified: %+v", c)
+	}
+	// Do honours the error's own wait.
+	synctest.Test(t, func(t *testing.T) {
+		at, _ := schedule(t, t.Context(), rebound.Policy{MaxAttempts: 2}, always(err))
+		equalDurations(t, at, []time.Duration{0, time.Second})
+	})
 }

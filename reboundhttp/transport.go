@@ -1,0 +1,285 @@
+package reboundhttp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/rebound-go/rebound"
+)
+
+// DefaultAttemptTimeout is the per-attempt timeout a zero
+// Config.Policy.AttemptTimeout stands for: the guide's 5 s request timeout.
+const DefaultAttemptTimeout = 5 * time.Second
+
+// Config configures a Transport. The zero value means every default.
+type Config struct {
+	// Base sends each attempt. Default http.DefaultTransport.
+	Base http.RoundTripper
+	// Policy is the retry policy of every request. Its zero value means
+	// rebound's defaults (3 attempts, exponential backoff 1 s → 10 s with
+	// full jitter, retry Connection and Response failures, honour
+	// Retry-After up to 60 s). Policy.Endpoint, Breaker, Budget and
+	// NonIdempotent are set per request by the Transport.
+	//
+	// Policy.AttemptTimeout bounds each attempt the way http.Client.Timeout
+	// bounds a request: from sending it to the end of reading the response
+	// body. Zero means DefaultAttemptTimeout (5 s); each attempt then gets
+	// between the timeout and 1/64 more. An attempt that runs out of it is
+	// a Connection failure and is retried; the caller's context deadline
+	// ends the call instead.
+	Policy rebound.Policy
+	// Breakers, when set, gives each endpoint its own circuit breaker; a
+	// request refused by an open breaker fails at once without touching
+	// the network.
+	Breakers *rebound.Breakers
+	// Budgets, when set, gives each endpoint its own retry budget.
+	Budgets *rebound.Budgets
+	// Endpoint labels a request for events, logs, metrics, breakers and
+	// budgets. WithEndpoint on the request's context takes precedence.
+	// Default DefaultEndpoint: method and host.
+	Endpoint func(*http.Request) string
+	// ClassifyResponse judges responses. Default DefaultClassifyResponse.
+	ClassifyResponse ClassifyResponse
+	// MaxBufferedBody is the largest request body without GetBody that is
+	// held in memory to be replayed; a larger body is sent once and never
+	// retried. Default 1 MiB; negative means never buffer.
+	MaxBufferedBody int64
+	// IdempotencyKeys, when set, gives every POST or PATCH request without
+	// an Idempotency-Key header a random one, identical on each of its
+	// attempts, so that it may be retried.
+	IdempotencyKeys bool
+}
+
+// Transport is an http.RoundTripper that classifies each attempt's outcome
+// and retries what can succeed, under a rebound policy.
+//
+//   - Responses are judged by ClassifyResponse: by default 5xx (except 501),
+//     429 and 408 are retried, other 4xx and 501 never are.
+//   - GET, HEAD, OPTIONS, TRACE, PUT and DELETE are retried; POST, PATCH and
+//     other methods only when the request carries an Idempotency-Key (or
+//     X-Idempotency-Key) header, or when the failure proves the request was
+//     not sent (connection refused, DNS failure) or not processed (429,
+//     503, 408).
+//   - The request is never modified; each attempt sends a copy. Bodies are
+//     replayed through GetBody; a body without GetBody is buffered up to
+//     MaxBufferedBody.
+//   - A response that is not returned is drained (at most 4 KiB) and closed,
+//     so its connection can be reused.
+//   - When retrying stops on a response (a 400, a 503 with a Retry-After
+//     above the policy's cap, the last of the attempts), that response is
+//     returned with a nil error and an unread body, as net/http would. When
+//     the last attempt got no response, the error is the *rebound.Error.
+//
+// A Transport is safe for concurrent use.
+type Transport struct {
+	cfg      Config
+	base     http.RoundTripper
+	classify ClassifyResponse
+	timer    *attemptTimer
+	labelled bool // something needs the endpoint label
+}
+
+// NewTransport returns a Transport, or an error naming the first invalid
+// field of cfg.
+func NewTransport(cfg Config) (*Transport, error) {
+	if err := cfg.Policy.Validate(); err != nil {
+		var ce *rebound.ConfigError
+		if errors.As(err, &ce) {
+			return nil, &rebound.ConfigError{Field: "reboundhttp.Config." + ce.Field, Problem: ce.Problem}
+		}
+		return nil, err
+	}
+	t := &Transport{cfg: cfg, base: cfg.Base, classify: cfg.ClassifyResponse}
+	if t.base == nil {
+		t.base = http.DefaultTransport
+	}
+	if t.classify == nil {
+		t.classify = DefaultClassifyResponse
+	}
+	if t.cfg.MaxBufferedBody == 0 {
+		t.cfg.MaxBufferedBody = DefaultMaxBufferedBody
+	}
+	d := cfg.Policy.AttemptTimeout
+	if d == 0 {
+		d = DefaultAttemptTimeout
+	}
+	t.timer = newAttemptTimer(d)
+	t.cfg.Policy.AttemptTimeout = 0 // attempts are timed here, not by rebound.Do
+	t.labelled = cfg.Policy.Observer != nil || cfg.Breakers != nil || cfg.Budgets != nil
+	return t, nil
+}
+
+// NewClient returns an *http.Client whose transport is NewTransport(cfg).
+func NewClient(cfg Config) (*http.Client, error) {
+	t, err := NewTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: t}, nil
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTrip(req, acceptFrom(req.Context()))
+}
+
+// safeMethod reports whether repeating a request with this method cannot do
+// its effect twice (RFC 9110 §9.2.2).
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete, "":
+		return true
+	}
+	return false
+}
+
+func hasIdempotencyKey(h http.Header) bool {
+	if _, ok := h["Idempotency-Key"]; ok {
+		return true
+	}
+	_, ok := h["X-Idempotency-Key"]
+	return ok
+}
+
+// roundTrip runs the attempts. When accept is not nil it runs on each
+// successful response inside the attempt (the JSON helpers decode there), and
+// its error fails the attempt.
+func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) error) (*http.Response, error) {
+	ctx := req.Context()
+	p := t.cfg.Policy
+
+	first, replayable, err := prepareBody(req, t.cfg.MaxBufferedBody)
+	if err != nil {
+		return nil, err
+	}
+	if !replayable {
+		p.MaxAttempts = 1
+	}
+	// The request body is closed by the base transport of the attempt that
+	// sends it; if no attempt sends it, close it here.
+	sent := false
+	defer func() {
+		if !sent && first.Body != nil {
+			first.Body.Close()
+		}
+	}()
+
+	var header http.Header
+	if !safeMethod(req.Method) && !hasIdempotencyKey(req.Header) {
+		if t.cfg.IdempotencyKeys && (req.Method == http.MethodPost || req.Method == http.MethodPatch) {
+			header = req.Header.Clone()
+			if header == nil {
+				header = make(http.Header)
+			}
+			header.Set("Idempotency-Key", newIdempotencyKey())
+		} else {
+			p.NonIdempotent = true
+		}
+	}
+	if t.labelled {
+		label, ok := EndpointFrom(ctx)
+		if !ok {
+			if t.cfg.Endpoint != nil {
+				label = t.cfg.Endpoint(req)
+			} else {
+				label = DefaultEndpoint(req)
+			}
+		}
+		p.Endpoint = label
+		if t.cfg.Breakers != nil {
+			p.Breaker = t.cfg.Breakers.Get(label)
+		}
+		if t.cfg.Budgets != nil {
+			p.Budget = t.cfg.Budgets.Get(label)
+		}
+	}
+
+	var (
+		attempt int
+		prev    *http.Response
+	)
+	resp, err := rebound.Do(ctx, p, func(ctx context.Context) (*http.Response, error) {
+		if prev != nil {
+			discard(prev)
+			prev = nil
+		}
+		attempt++
+		areq := first
+		if attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
+			body, err := first.GetBody()
+			if err != nil {
+				return nil, rebound.Permanent(err)
+			}
+			r := new(http.Request)
+			*r = *first
+			r.Body = body
+			areq = r
+		}
+		actx, done := t.timer.context(ctx, time.Now())
+		areq = areq.WithContext(actx)
+		if header != nil {
+			areq.Header = header
+		}
+		sent = true
+		resp, err := t.base.RoundTrip(areq)
+		if err != nil {
+			if done != nil {
+				done()
+			}
+			return nil, err
+		}
+		if done != nil {
+			resp.Body = &doneBody{ReadCloser: resp.Body, done: done}
+		}
+		c, failed := t.classify(resp)
+		if !failed && accept != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			if err := accept(resp); err != nil {
+				prev = resp
+				return resp, err
+			}
+		}
+		if !failed {
+			return resp, nil
+		}
+		prev = resp
+		return resp, newStatusError(resp, c, nil, peekBody(resp))
+	})
+	if err == nil {
+		return resp, nil
+	}
+	if r := rebound.ReasonOf(err); resp != nil && accept == nil && r != rebound.ReasonNone && r != rebound.ReasonCanceled {
+		// Retrying stopped on a response: hand it over, unread.
+		return resp, nil
+	}
+	if resp != nil {
+		discard(resp)
+	}
+	return nil, err
+}
+
+// doneBody releases an attempt's own timeout context once its body is
+// closed.
+type doneBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *doneBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.done != nil {
+		b.done()
+		b.done = nil
+	}
+	return err
+}
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

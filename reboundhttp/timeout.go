@@ -38,7 +38,7 @@ type attemptTimer struct {
 type timeoutSlot struct {
 	ctx    context.Context
 	cancel context.CancelFunc // kept so the context is not reported as leaked
-	until  time.Time               // attempts starting before this may join
+	until  time.Time          // attempts starting before this may join
 }
 
 func newAttemptTimer(d time.Duration) *attemptTimer {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/reboundhttp"
 )
 
 type user struct {
@@ -48,21 +49,22 @@ func run(logger *slog.Logger, drop, users int) error {
 	defer stop()
 	logger.Info("flaky user service listening", "addr", addr, "drops", drop)
 
-	client := &http.Client{}
 	policy := rebound.Policy{
-		Endpoint:       "api/v1/user",
 		MaxAttempts:    3,
 		Backoff:        rebound.Exponential{Initial: time.Second, Max: 10 * time.Second},
 		RetryOn:        rebound.Classes(rebound.Connection),
 		AttemptTimeout: 5 * time.Second,
 		Observer:       rebound.NewSlogObserver(logger),
 	}
+	client, err := reboundhttp.NewClient(reboundhttp.Config{Policy: policy})
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	ctx = reboundhttp.WithEndpoint(ctx, "api/v1/user")
 	for id := 1; id <= users; id++ {
-		u, err := rebound.Do(ctx, policy, func(ctx context.Context) (user, error) {
-			return getUser(ctx, client, "http://"+addr, id)
-		})
+		u, err := reboundhttp.GetJSON[user](ctx, client, fmt.Sprintf("http://%s/api/v1/user/%d", addr, id))
 		if err != nil {
 			var e *rebound.Error
 			if errors.As(err, &e) {
@@ -74,23 +76,6 @@ func run(logger *slog.Logger, drop, users int) error {
 		fmt.Printf("user %d: %s\n", u.ID, u.Name)
 	}
 	return nil
-}
-
-func getUser(ctx context.Context, client *http.Client, base string, id int) (user, error) {
-	var u user
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/user/%d", base, id), nil)
-	if err != nil {
-		return u, rebound.Permanent(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return u, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return u, fmt.Errorf("GET user %d: status %d", id, resp.StatusCode)
-	}
-	return u, json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&u)
 }
 
 // serveFlakyUsers starts a user service on a loopback port that drops its

@@ -1,0 +1,65 @@
+// Package reboundhttp gives net/http clients the guide's recovery
+// behaviour with no other code change: a Transport that classifies every
+// attempt, retries what can succeed under a rebound.Policy, and hands back
+// what net/http would.
+//
+//	client, err := reboundhttp.NewClient(reboundhttp.Config{})
+//	resp, err := client.Get("https://api.example.com/v1/user/7")
+//
+// The package imports only the standard library and rebound.
+//
+// # What is retried
+//
+// Connection failures (refused, reset, timeouts, temporary DNS failures)
+// and bad responses: 5xx except 501, 429 and 408 (DefaultClassifyResponse;
+// Config.ClassifyResponse replaces it). Other 4xx and 501 are Logic errors
+// and are never retried. A 429 or 503 with Retry-After waits what the server
+// asked (delay-seconds or any HTTP-date form, read against the response's
+// Date header) up to Policy.MaxRetryAfter (default 60 s); a longer request
+// gives up at once and returns that response.
+//
+// GET, HEAD, OPTIONS, TRACE, PUT and DELETE are retried. POST, PATCH and
+// other methods are retried only when the request carries an
+// Idempotency-Key (or X-Idempotency-Key) header, which Config.IdempotencyKeys
+// generates, or when the failure proves the request was not processed:
+// connection refused, DNS failure, 429, 503, 408. (net/http itself replays
+// HTTP/2 streams refused by the server or left unprocessed by a GOAWAY when
+// the request has GetBody, which every request with a replayable body has
+// here.)
+//
+// # The RoundTripper contract
+//
+// The caller's request is never modified; each attempt sends a copy. Bodies
+// are replayed through GetBody; a body without GetBody is buffered up to
+// Config.MaxBufferedBody (default 1 MiB), and a larger one is sent once.
+// Every response the caller will not see is drained (at most 4 KiB) and
+// closed, so connections are reused. When retrying stops on a response, that
+// response is returned with a nil error and its body unread, just as
+// without retries; when the last attempt got no response, RoundTrip returns
+// the *rebound.Error saying why retrying stopped.
+//
+// # Timeouts
+//
+// Each attempt has its own timeout (Policy.AttemptTimeout, default 5 s),
+// which bounds it like http.Client.Timeout bounds a request: from sending
+// to the end of reading the body. An attempt that runs out of it is a
+// Connection failure and is retried. The caller's context deadline bounds
+// the whole call and ends it. To keep the happy path cheap, attempts whose
+// context can never be canceled share one timer per 1/64 of the timeout, so
+// each gets between the timeout and 1/64 more.
+//
+// # Labels, breakers and budgets
+//
+// Events carry an endpoint label: WithEndpoint on the request's context,
+// else Config.Endpoint, else the method and host ("GET api.example.com").
+// Use route templates, never raw URLs. Config.Breakers and Config.Budgets
+// give each endpoint its own circuit breaker and retry budget; a request
+// refused by an open breaker fails at once without touching the network.
+// Errors carry URLs without user info or query.
+//
+// # JSON
+//
+// GetJSON and DoJSON decode a 2xx response's JSON body inside the retry, as
+// the guide's example does: an empty or malformed body is retried like a
+// 503.
+package reboundhttp

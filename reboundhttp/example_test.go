@@ -1,0 +1,101 @@
+package reboundhttp_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/reboundhttp"
+)
+
+// flakyAPI answers 503 twice, then the user.
+func flakyAPI() *httptest.Server {
+	var calls atomic.Int64
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"id": 7, "name": "Ada"}`)
+	}))
+}
+
+// A client for a flaky API: the retries, their backoff and the JSON decoding
+// are the package's job.
+func Example() {
+	api := flakyAPI()
+	defer api.Close()
+
+	client, _ := reboundhttp.NewClient(reboundhttp.Config{
+		Policy: rebound.Policy{Backoff: rebound.Constant(10 * time.Millisecond)},
+	})
+	user, err := reboundhttp.GetJSON[struct{ Name string }](context.Background(), client, api.URL+"/v1/user/7")
+	fmt.Println(user.Name, err)
+	// Output: Ada <nil>
+}
+
+// A POST is retried only when it carries an Idempotency-Key: the server
+// can then tell a retry from a new order. The key is the same on every
+// attempt.
+func ExampleConfig_idempotencyKey() {
+	var keys []string
+	var calls atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		if calls.Add(1) == 1 {
+			http.Error(w, "try again", http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer api.Close()
+
+	client, _ := reboundhttp.NewClient(reboundhttp.Config{
+		Policy: rebound.Policy{Backoff: rebound.Constant(0)},
+	})
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/orders", strings.NewReader(`{"sku":"X1","qty":2}`))
+	req.Header.Set("Idempotency-Key", "order-2026-11-26-0001")
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, keys)
+	// Output: 201 [order-2026-11-26-0001 order-2026-11-26-0001]
+}
+
+// Label requests with a route template so that events, metrics, breakers
+// and budgets group them by route, not by URL.
+func ExampleWithEndpoint() {
+	api := flakyAPI()
+	defer api.Close()
+
+	var labels []string
+	client, _ := reboundhttp.NewClient(reboundhttp.Config{
+		Policy: rebound.Policy{
+			Backoff: rebound.Constant(0),
+			Observer: rebound.ObserverFunc(func(_ context.Context, e rebound.Event) {
+				if e.Kind == rebound.RetryScheduled {
+					labels = append(labels, e.Endpoint)
+				}
+			}),
+		},
+	})
+	ctx := reboundhttp.WithEndpoint(context.Background(), "api/v1/user/{id}")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+"/api/v1/user/7", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, labels)
+	// Output: 200 [api/v1/user/{id} api/v1/user/{id}]
+}

@@ -182,6 +182,7 @@ func TestMethodsAndIdempotency(t *testing.T) {
 		{"POST reset: maybe processed", "POST", "", fail(errReset), 1},
 		{"POST 500: maybe processed", "POST", "", status(500, ""), 1},
 		{"POST refused: not sent", "POST", "", fail(errRefused), 3},
+		{"POST DNS failure: not sent", "POST", "", fail(&net.DNSError{Err: "server misbehaving", Name: "api.test", IsTemporary: true}), 3},
 		{"POST 503: not processed", "POST", "", status(503, ""), 3},
 		{"POST 429: not processed", "POST", "", status(429, ""), 3},
 		{"POST with Idempotency-Key, reset", "POST", "Idempotency-Key", fail(errReset), 3},

@@ -1,0 +1,300 @@
+package reboundprom
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rebound-go/rebound"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxEndpoints is the number of distinct endpoint label values a
+	// zero Config.MaxEndpoints stands for.
+	DefaultMaxEndpoints = 100
+	// OtherEndpoint is the label value that endpoints past the limit fold
+	// into.
+	OtherEndpoint = "_other"
+)
+
+// DefaultBuckets are the histogram buckets, in seconds, of attempt and call
+// durations and retry waits: OpenTelemetry's boundaries for HTTP client
+// durations, extended for calls that include backoff.
+var DefaultBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120}
+
+// Config configures an Observer.
+type Config struct {
+	// Registerer receives the metrics. Required: there is no global
+	// default.
+	Registerer prometheus.Registerer
+	// MaxEndpoints bounds the distinct endpoint label values; later
+	// endpoints fold into "_other", which is logged once. Default 100.
+	MaxEndpoints int
+	// Buckets are the histogram buckets in seconds. Default DefaultBuckets.
+	Buckets []float64
+	// Logger receives the one warning about endpoint overflow. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Observer is a rebound.Observer that feeds Prometheus metrics. Combine it
+// with other observers through rebound.Observers. It is safe for concurrent
+// use; on the happy path it allocates nothing.
+type Observer struct {
+	retries      *prometheus.CounterVec
+	calls        *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
+	callDur      *prometheus.HistogramVec
+	attemptDur   *prometheus.HistogramVec
+	retryWait    *prometheus.HistogramVec
+	budgetRej    *prometheus.CounterVec
+	consecutive  *prometheus.GaugeVec
+	transitions  *prometheus.CounterVec
+	breakerState *prometheus.Desc
+
+	limit  int
+	logger *slog.Logger
+
+	mu        sync.RWMutex
+	endpoints map[string]*endpoint // at most limit entries
+	other     *endpoint            // "_other", once the limit is reached
+	breakers  []*rebound.Breaker
+	groups    []*rebound.Breakers
+}
+
+// endpoint caches an endpoint's metric handles, so that an event costs one
+// map lookup and no label hashing.
+type endpoint struct {
+	name        string
+	retries     [2]prometheus.Counter // succeeded, failed
+	calls       [5]prometheus.Counter // by rebound.Result
+	callDur     [5]prometheus.Observer
+	attempts    [6]prometheus.Counter // by class, then "none" for success
+	attemptDur  prometheus.Observer
+	retryWait   prometheus.Observer
+	budgetRej   prometheus.Counter
+	consecutive prometheus.Gauge
+	failures    atomic.Int64
+	transitions [3]prometheus.Counter // by rebound.BreakerState
+}
+
+// New registers the metrics on cfg.Registerer and returns the observer, or
+// an error naming the invalid field or the registration failure.
+func New(cfg Config) (*Observer, error) {
+	if cfg.Registerer == nil {
+		return nil, &rebound.ConfigError{Field: "reboundprom.Config.Registerer", Problem: "required: pass the registry to register on (such as prometheus.NewRegistry())"}
+	}
+	if cfg.MaxEndpoints < 0 {
+		return nil, &rebound.ConfigError{Field: "reboundprom.Config.MaxEndpoints", Problem: "want 0 (default " + strconv.Itoa(DefaultMaxEndpoints) + ") or more, got " + strconv.Itoa(cfg.MaxEndpoints)}
+	}
+	if cfg.MaxEndpoints == 0 {
+		cfg.MaxEndpoints = DefaultMaxEndpoints
+	}
+	if cfg.Buckets == nil {
+		cfg.Buckets = DefaultBuckets
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	o := &Observer{
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_request_retries_total",
+			Help: "Retries (attempts after the first), counted when their call ends; status is the call's final outcome: succeeded or failed.",
+		}, []string{"endpoint", "status"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rebound_calls_total",
+			Help: "Logical calls by how they ended: success, failure (not retryable), gave_up (a limit stopped retries), rejected (open circuit breaker).",
+		}, []string{"endpoint", "result"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rebound_attempts_total",
+			Help: "Attempts by the class of their failure (none for a successful attempt).",
+		}, []string{"endpoint", "class"}),
+		callDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rebound_call_duration_seconds",
+			Help:    "Duration of logical calls, waits between attempts included.",
+			Buckets: cfg.Buckets,
+		}, []string{"endpoint", "result"}),
+		attemptDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rebound_attempt_duration_seconds",
+			Help:    "Duration of single attempts.",
+			Buckets: cfg.Buckets,
+		}, []string{"endpoint"}),
+		retryWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rebound_retry_wait_seconds",
+			Help:    "Waits scheduled before retries.",
+			Buckets: cfg.Buckets,
+		}, []string{"endpoint"}),
+		budgetRej: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rebound_budget_rejections_total",
+			Help: "Retries refused by a retry budget.",
+		}, []string{"endpoint"}),
+		consecutive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rebound_consecutive_failures",
+			Help: "Logical calls that did not succeed in a row (canceled calls aside), reset by a success.",
+		}, []string{"endpoint"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rebound_breaker_transitions_total",
+			Help: "Circuit breaker state changes by the state entered.",
+		}, []string{"endpoint", "to"}),
+		breakerState: prometheus.NewDesc("rebound_breaker_state",
+			"Circuit breaker state, read at scrape time: 0 closed, 1 half-open, 2 open.",
+			[]string{"endpoint"}, nil),
+		limit:     cfg.MaxEndpoints,
+		logger:    cfg.Logger,
+		endpoints: make(map[string]*endpoint),
+	}
+	for _, c := range []prometheus.Collector{o.retries, o.calls, o.attempts, o.callDur, o.attemptDur, o.retryWait, o.budgetRej, o.consecutive, o.transitions, breakerCollector{o}} {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+var (
+	resultLabels = [5]string{"", "success", "failure", "gave_up", "rejected"}
+	stateLabels  = [3]string{"closed", "half_open", "open"}
+)
+
+func (o *Observer) endpoint(name string) *endpoint {
+	o.mu.RLock()
+	ep, full, other := o.endpoints[name], len(o.endpoints) >= o.limit, o.other
+	o.mu.RUnlock()
+	if ep != nil {
+		return ep
+	}
+	if full && other != nil {
+		return other
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ep := o.endpoints[name]; ep != nil {
+		return ep
+	}
+	if len(o.endpoints) < o.limit {
+		ep = o.newEndpoint(name)
+		o.endpoints[name] = ep
+		return ep
+	}
+	if o.other == nil {
+		o.other = o.newEndpoint(OtherEndpoint)
+		o.logger.Warn("reboundprom: too many endpoints; further ones are counted as "+OtherEndpoint, "limit", o.limit, "endpoint", name)
+	}
+	return o.other
+}
+
+// newEndpoint creates the series of an endpoint, every result at zero.
+func (o *Observer) newEndpoint(label string) *endpoint {
+	ep := &endpoint{name: label}
+	ep.retries[0] = o.retries.WithLabelValues(label, "succeeded")
+	ep.retries[1] = o.retries.WithLabelValues(label, "failed")
+	for r := rebound.ResultSuccess; r <= rebound.ResultRejected; r++ {
+		ep.calls[r] = o.calls.WithLabelValues(label, resultLabels[r])
+		ep.callDur[r] = o.callDur.WithLabelValues(label, resultLabels[r])
+	}
+	for c := rebound.Unknown; c <= rebound.Canceled; c++ {
+		ep.attempts[c] = o.attempts.WithLabelValues(label, c.String())
+	}
+	ep.attempts[5] = o.attempts.WithLabelValues(label, "none")
+	ep.attemptDur = o.attemptDur.WithLabelValues(label)
+	ep.retryWait = o.retryWait.WithLabelValues(label)
+	ep.budgetRej = o.budgetRej.WithLabelValues(label)
+	ep.consecutive = o.consecutive.WithLabelValues(label)
+	for s := rebound.Closed; s <= rebound.Open; s++ {
+		ep.transitions[s] = o.transitions.WithLabelValues(label, stateLabels[s])
+	}
+	return ep
+}
+
+// Observe implements rebound.Observer.
+func (o *Observer) Observe(_ context.Context, e rebound.Event) {
+	ep := o.endpoint(e.Endpoint)
+	switch e.Kind {
+	case rebound.AttemptFinished:
+		if e.Err == nil {
+			ep.attempts[5].Inc()
+		} else if e.Class <= rebound.Canceled {
+			ep.attempts[e.Class].Inc()
+		}
+		ep.attemptDur.Observe(e.Duration.Seconds())
+	case rebound.RetryScheduled:
+		ep.retryWait.Observe(e.Wait.Seconds())
+	case rebound.CallFinished:
+		if e.Result < rebound.ResultSuccess || e.Result > rebound.ResultRejected {
+			return
+		}
+		ep.calls[e.Result].Inc()
+		ep.callDur[e.Result].Observe(e.Elapsed.Seconds())
+		if e.Attempt > 1 {
+			i := 1
+			if e.Result == rebound.ResultSuccess {
+				i = 0
+			}
+			ep.retries[i].Add(float64(e.Attempt - 1))
+		}
+		switch {
+		case e.Result == rebound.ResultSuccess:
+			if ep.failures.Load() != 0 {
+				ep.failures.Store(0)
+				ep.consecutive.Set(0)
+			}
+		case e.Class != rebound.Canceled:
+			ep.consecutive.Set(float64(ep.failures.Add(1)))
+		}
+	case rebound.BudgetRejected:
+		ep.budgetRej.Inc()
+	case rebound.BreakerStateChanged:
+		if e.To <= rebound.Open {
+			ep.transitions[e.To].Inc()
+		}
+	}
+}
+
+// WatchBreakers makes the rebound_breaker_state gauge report every breaker
+// of g, read at scrape time (an open breaker past its cool-down reports
+// half-open). Give the breakers' config this Observer to also count their
+// transitions.
+func (o *Observer) WatchBreakers(g *rebound.Breakers) {
+	o.mu.Lock()
+	o.groups = append(o.groups, g)
+	o.mu.Unlock()
+}
+
+// WatchBreaker is WatchBreakers for a single breaker, labelled with its
+// name.
+func (o *Observer) WatchBreaker(b *rebound.Breaker) {
+	o.mu.Lock()
+	o.breakers = append(o.breakers, b)
+	o.mu.Unlock()
+}
+
+type breakerCollector struct{ o *Observer }
+
+func (c breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.o.breakerState }
+
+func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.o.mu.RLock()
+	single := append([]*rebound.Breaker(nil), c.o.breakers...)
+	groups := append([]*rebound.Breakers(nil), c.o.groups...)
+	c.o.mu.RUnlock()
+	seen := make(map[string]bool)
+	emit := func(b *rebound.Breaker) {
+		name := b.Name()
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		ch <- prometheus.MustNewConstMetric(c.o.breakerState, prometheus.GaugeValue, float64(b.State()), name)
+	}
+	for _, b := range single {
+		emit(b)
+	}
+	for _, g := range groups {
+		g.Each(emit)
+	}
+}

@@ -13,6 +13,8 @@
 //   - github.com/avast/retry-go/v4
 //   - github.com/sethvargo/go-retry
 //   - github.com/sony/gobreaker/v2 (composed with a retry library)
+//   - github.com/hashicorp/go-retryablehttp and failsafe-go's failsafehttp
+//     (HTTP benchmarks only)
 //
 // The benchmarks:
 //
@@ -24,6 +26,24 @@
 //     retry plus circuit breaker (plus, for rebound, a retry budget and a
 //     slog observer), serially and under b.RunParallel, to show whether the
 //     shared objects scale across cores.
+//
+// The HTTP benchmarks (http_test.go) compare reboundhttp with plain
+// net/http, github.com/hashicorp/go-retryablehttp and failsafe-go's
+// failsafehttp, each sending a GET through the same base transport:
+//
+//   - BenchmarkHTTPGetMemory: a successful GET over an in-memory
+//     RoundTripper that builds a fresh 200 response with a 60-byte JSON
+//     body per request, with a context.Background request.
+//   - BenchmarkHTTPGetMemoryCtx: the same with a cancelable request
+//     context, for which reboundhttp gives each attempt its own timeout
+//     context.
+//   - BenchmarkHTTPGetLoopback: the same against an httptest server on
+//     loopback.
+//   - BenchmarkHTTP503Memory: every 5th response is a 503, retried at once.
+//
+// TestHTTPSameSemantics checks that each 503-benchmark configuration retries
+// a 503 without waiting and ends with the 200, and makes 3 attempts when
+// every response is a 503.
 //
 // TestSameSemantics checks that every configuration used by the benchmarks
 // makes exactly 3 attempts on the failure path and returns the success, so a

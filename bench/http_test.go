@@ -182,6 +182,12 @@ func httpLibs() []httpLib {
 		{"net-http", func(_ testing.TB, base http.RoundTripper) httpDo {
 			return (&http.Client{Transport: base}).Do
 		}, nil},
+		// net-http-timeout: the same with http.Client.Timeout 5 s, the
+		// protection reboundhttp's default per-attempt timeout gives, done
+		// the standard library's way. Not a peer either.
+		{"net-http-timeout", func(_ testing.TB, base http.RoundTripper) httpDo {
+			return (&http.Client{Transport: base, Timeout: reboundhttp.DefaultAttemptTimeout}).Do
+		}, nil},
 		{"reboundhttp", with(reboundHTTPClient, false), with(reboundHTTPClient, true)},
 		{"retryablehttp", with(retryableHTTPStd, false), with(retryableHTTPStd, true)},
 		{"retryablehttp-do", with(retryableHTTPDo, false), with(retryableHTTPDo, true)},

@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/rebound-go/rebound/reboundhttp"
 )
 
 // State is an alert's state.
@@ -94,16 +97,30 @@ func (n SlogNotifier) Notify(ctx context.Context, a Alert) error {
 	return nil
 }
 
-// WebhookNotifier POSTs each alert as JSON to URL through Client (give it
-// a reboundhttp client to have failed deliveries retried).
+// WebhookNotifier POSTs each alert as JSON to URL. Failed deliveries are
+// retried through reboundhttp: by default a client with reboundhttp's
+// defaults and an Idempotency-Key on each notification, so that a receiver
+// can drop duplicates.
 //
 // The body is {"alert", "endpoint", "state", "value", "summary",
 // "description", "startsAt", "endsAt", "labels"}; any 2xx is success.
 type WebhookNotifier struct {
 	URL    string
-	Client *http.Client // default http.DefaultClient
+	Client *http.Client // default: a reboundhttp client, see above
 	// Timeout bounds one notification, retries included. Default 30 s.
 	Timeout time.Duration
+}
+
+var (
+	webhookOnce   sync.Once
+	webhookClient *http.Client
+)
+
+func defaultWebhookClient() *http.Client {
+	webhookOnce.Do(func() {
+		webhookClient, _ = reboundhttp.NewClient(reboundhttp.Config{IdempotencyKeys: true}) // a valid Config
+	})
+	return webhookClient
 }
 
 // Name implements Notifier.
@@ -128,7 +145,11 @@ func (n WebhookNotifier) Notify(ctx context.Context, a Alert) error {
 	if !a.EndsAt.IsZero() {
 		b.EndsAt = &a.EndsAt
 	}
-	return postJSON(ctx, n.Client, n.Timeout, n.URL, b)
+	c := n.Client
+	if c == nil {
+		c = defaultWebhookClient()
+	}
+	return postJSON(ctx, c, n.Timeout, n.URL, b)
 }
 
 // AlertmanagerNotifier sends alerts to an Alertmanager's v2 API

@@ -119,18 +119,17 @@ func (c BreakerConfig) withDefaults() (BreakerConfig, error) {
 // recording of a success take no lock.
 type Breaker struct {
 	cfg     BreakerConfig
-	origin  time.Time
 	state   atomic.Uint32 // BreakerState
 	gen     atomic.Uint64 // bumped on every transition
 	consec  atomic.Int64  // consecutive failures while closed
-	openEnd atomic.Int64  // while open: end of OpenFor, in ns since origin
+	openEnd atomic.Int64  // while open: the instant (clock.go) OpenFor ends
 	win     *window       // a: outcomes, b: failures; nil when FailureRate is disabled
 	used    atomic.Bool   // for registries: touched since the last sweep
 
 	mu       sync.Mutex
 	probes   int   // probes in flight while half open
 	probesOK int   // successful probes while half open
-	probeEnd int64 // while half open: when unreported probes count as failed, in ns since origin
+	probeEnd int64 // while half open: the instant unreported probes count as failed
 }
 
 // NewBreaker returns a closed breaker, or a *ConfigError naming the first
@@ -140,10 +139,9 @@ func NewBreaker(cfg BreakerConfig) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	b := &Breaker{cfg: cfg, origin: now}
+	b := &Breaker{cfg: cfg}
 	if cfg.FailureRate > 0 {
-		b.win = newWindow(now, cfg.Window, breakerBuckets)
+		b.win = newWindow(now(), cfg.Window, breakerBuckets)
 	}
 	return b, nil
 }
@@ -158,7 +156,7 @@ func (b *Breaker) Config() BreakerConfig { return b.cfg }
 // moves to HalfOpen here, and the change is reported.
 func (b *Breaker) State() BreakerState {
 	s := BreakerState(b.state.Load())
-	if s == Open && b.since(time.Now()) >= b.openEnd.Load() {
+	if s == Open && int64(now()) >= b.openEnd.Load() {
 		b.toHalfOpen()
 		return BreakerState(b.state.Load())
 	}
@@ -169,7 +167,7 @@ func (b *Breaker) State() BreakerState {
 // FailureRate is disabled) and the current run of consecutive failures.
 func (b *Breaker) Counts() (outcomes, failures, consecutive int64) {
 	if b.win != nil {
-		outcomes, failures = b.win.sum(time.Now())
+		outcomes, failures = b.win.sum(now())
 	}
 	return outcomes, failures, b.consec.Load()
 }
@@ -180,7 +178,7 @@ func (b *Breaker) Counts() (outcomes, failures, consecutive int64) {
 // classified with Classify, and later calls of done are ignored. This two-step form suits transports that cannot
 // wrap the call in a function.
 func (b *Breaker) Allow() (done func(err error), err error) {
-	t, ok := b.allow(time.Now())
+	t, ok := b.allow(now())
 	if !ok {
 		return nil, ErrCircuitOpen
 	}
@@ -193,7 +191,7 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 		if err != nil {
 			class = Classify(err).Class
 		}
-		b.record(t, outcomeOf(err, class), time.Now())
+		b.record(t, outcomeOf(err, class), now())
 	}, nil
 }
 
@@ -222,15 +220,7 @@ type breakerTicket struct {
 	probe bool
 }
 
-func (b *Breaker) since(now time.Time) int64 {
-	d := now.Sub(b.origin)
-	if d < 0 {
-		return 0
-	}
-	return int64(d)
-}
-
-func (b *Breaker) allow(now time.Time) (breakerTicket, bool) {
+func (b *Breaker) allow(at time.Duration) (breakerTicket, bool) {
 	if !b.used.Load() {
 		b.used.Store(true)
 	}
@@ -240,7 +230,7 @@ func (b *Breaker) allow(now time.Time) (breakerTicket, bool) {
 		case Closed:
 			return breakerTicket{gen: gen}, true
 		case Open:
-			if b.since(now) < b.openEnd.Load() {
+			if int64(at) < b.openEnd.Load() {
 				return breakerTicket{}, false
 			}
 			b.toHalfOpen()
@@ -255,10 +245,10 @@ func (b *Breaker) allow(now time.Time) (breakerTicket, bool) {
 			// A probe that has not reported within OpenFor counts as
 			// failed, so a lost or hung probe cannot hold the breaker
 			// half open forever.
-			stale := b.since(now) >= b.probeEnd
+			stale := int64(at) >= b.probeEnd
 			b.mu.Unlock()
 			if stale {
-				b.transition(gen, HalfOpen, Open, now)
+				b.transition(gen, HalfOpen, Open, at)
 			}
 			return breakerTicket{}, false
 		}
@@ -269,9 +259,9 @@ func (b *Breaker) allow(now time.Time) (breakerTicket, bool) {
 	}
 }
 
-func (b *Breaker) record(t breakerTicket, o outcome, now time.Time) {
+func (b *Breaker) record(t breakerTicket, o outcome, at time.Duration) {
 	if t.probe {
-		b.recordProbe(t, o, now)
+		b.recordProbe(t, o, at)
 		return
 	}
 	if b.gen.Load() != t.gen {
@@ -283,25 +273,25 @@ func (b *Breaker) record(t breakerTicket, o outcome, now time.Time) {
 			b.consec.Store(0)
 		}
 		if b.win != nil {
-			b.win.add(now, 1, 0)
+			b.win.add(at, 1, 0)
 		}
 	case outcomeFailure:
 		n := b.consec.Add(1)
 		trip := b.cfg.ConsecutiveFailures > 0 && n >= int64(b.cfg.ConsecutiveFailures)
 		if b.win != nil {
-			b.win.add(now, 1, 1)
+			b.win.add(at, 1, 1)
 			if !trip {
-				calls, fails := b.win.sum(now)
+				calls, fails := b.win.sum(at)
 				trip = calls >= int64(b.cfg.MinCalls) && float64(fails) >= b.cfg.FailureRate*float64(calls)
 			}
 		}
 		if trip {
-			b.transition(t.gen, Closed, Open, now)
+			b.transition(t.gen, Closed, Open, at)
 		}
 	}
 }
 
-func (b *Breaker) recordProbe(t breakerTicket, o outcome, now time.Time) {
+func (b *Breaker) recordProbe(t breakerTicket, o outcome, at time.Duration) {
 	b.mu.Lock()
 	if b.gen.Load() != t.gen || BreakerState(b.state.Load()) != HalfOpen {
 		b.mu.Unlock()
@@ -319,20 +309,20 @@ func (b *Breaker) recordProbe(t breakerTicket, o outcome, now time.Time) {
 			return
 		}
 		b.mu.Unlock()
-		b.transition(t.gen, HalfOpen, Closed, now)
+		b.transition(t.gen, HalfOpen, Closed, at)
 	case outcomeFailure:
 		b.mu.Unlock()
-		b.transition(t.gen, HalfOpen, Open, now)
+		b.transition(t.gen, HalfOpen, Open, at)
 	}
 }
 
 func (b *Breaker) toHalfOpen() {
-	b.transition(b.gen.Load(), Open, HalfOpen, time.Now())
+	b.transition(b.gen.Load(), Open, HalfOpen, now())
 }
 
 // transition moves the breaker from one state to another if it is still in
 // from at generation gen, then reports the change outside the lock.
-func (b *Breaker) transition(gen uint64, from, to BreakerState, now time.Time) {
+func (b *Breaker) transition(gen uint64, from, to BreakerState, at time.Duration) {
 	b.mu.Lock()
 	if b.gen.Load() != gen || BreakerState(b.state.Load()) != from {
 		b.mu.Unlock()
@@ -340,10 +330,10 @@ func (b *Breaker) transition(gen uint64, from, to BreakerState, now time.Time) {
 	}
 	switch to {
 	case Open:
-		b.openEnd.Store(b.since(now) + int64(b.cfg.OpenFor))
+		b.openEnd.Store(int64(at + b.cfg.OpenFor))
 	case HalfOpen:
 		b.probes, b.probesOK = 0, 0
-		b.probeEnd = b.since(now) + int64(b.cfg.OpenFor)
+		b.probeEnd = int64(at + b.cfg.OpenFor)
 	case Closed:
 		b.consec.Store(0)
 		if b.win != nil {

@@ -77,7 +77,7 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	return &Budget{
 		cfg:   cfg,
 		floor: cfg.MinPerSecond * cfg.Window.Seconds(),
-		win:   newWindow(time.Now(), cfg.Window, budgetBuckets),
+		win:   newWindow(now(), cfg.Window, budgetBuckets),
 	}, nil
 }
 
@@ -89,27 +89,27 @@ func (b *Budget) Config() BudgetConfig { return b.cfg }
 
 // RecordCall counts one call (not a retry). Do calls it once per call;
 // code that retries by itself calls it before the first attempt.
-func (b *Budget) RecordCall() { b.recordCall(time.Now()) }
+func (b *Budget) RecordCall() { b.recordCall(now()) }
 
 // AllowRetry reports whether one more retry fits the budget, and if so
 // counts it.
-func (b *Budget) AllowRetry() bool { return b.allowRetry(time.Now()) }
+func (b *Budget) AllowRetry() bool { return b.allowRetry(now()) }
 
 // Counts reports the calls and retries in the current window.
-func (b *Budget) Counts() (calls, retries int64) { return b.win.sum(time.Now()) }
+func (b *Budget) Counts() (calls, retries int64) { return b.win.sum(now()) }
 
-func (b *Budget) recordCall(now time.Time) {
+func (b *Budget) recordCall(at time.Duration) {
 	if !b.used.Load() {
 		b.used.Store(true)
 	}
-	b.win.add(now, 1, 0)
+	b.win.add(at, 1, 0)
 }
 
-func (b *Budget) allowRetry(now time.Time) bool {
-	calls, retries := b.win.sum(now)
+func (b *Budget) allowRetry(at time.Duration) bool {
+	calls, retries := b.win.sum(at)
 	if float64(retries+1) > b.cfg.Ratio*float64(calls)+b.floor {
 		return false
 	}
-	b.win.add(now, 0, 1)
+	b.win.add(at, 0, 1)
 	return true
 }

@@ -48,7 +48,7 @@ func Run(ctx context.Context, p Policy, fn func(context.Context) error) error {
 // retry is the general loop. When firstErr is not nil, the first attempt has
 // already run, untimed, and failed with (firstV, firstErr).
 func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), firstV T, firstErr error) (T, error) {
-	c := call{p: p, start: time.Now()}
+	c := call{p: p, start: now()}
 	v, err := firstV, firstErr
 	var cl Classification
 	if err != nil {
@@ -93,10 +93,10 @@ func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, e
 		if p.MaxElapsed > 0 && elapsed+wait >= p.MaxElapsed {
 			return v, c.giveUp(ctx, ReasonDeadline, cl.Class, err, wait)
 		}
-		if dl, ok := ctx.Deadline(); ok && !c.start.Add(elapsed+wait).Before(dl) {
+		if dl, ok := ctx.Deadline(); ok && wait >= time.Until(dl) {
 			return v, c.giveUp(ctx, ReasonDeadline, cl.Class, err, wait)
 		}
-		if p.Budget != nil && !p.Budget.allowRetry(c.start.Add(elapsed)) {
+		if p.Budget != nil && !p.Budget.allowRetry(c.start + elapsed) {
 			c.observe(ctx, Event{Kind: BudgetRejected, Attempt: c.attempt, Class: cl.Class, Err: err, Elapsed: elapsed})
 			return v, c.giveUp(ctx, ReasonBudget, cl.Class, err, wait)
 		}
@@ -136,7 +136,7 @@ func runAttempt[T any](ctx context.Context, c *call, fn func(context.Context) (T
 		cl = c.classify(ctx, err)
 	}
 	if p.Breaker != nil {
-		p.Breaker.record(c.ticket, outcomeOf(err, cl.Class), c.start.Add(t1))
+		p.Breaker.record(c.ticket, outcomeOf(err, cl.Class), c.start+t1)
 	}
 	c.observe(ctx, Event{Kind: AttemptFinished, Attempt: c.attempt, Class: cl.Class, Err: err, Duration: t1 - t0, Elapsed: t1})
 	if err == nil {
@@ -148,12 +148,12 @@ func runAttempt[T any](ctx context.Context, c *call, fn func(context.Context) (T
 // call holds the state of one Do call; it lives on Do's stack.
 type call struct {
 	p       *Policy
-	start   time.Time
+	start   time.Duration // instant (clock.go) the call started
 	attempt int
 	ticket  breakerTicket
 }
 
-func (c *call) elapsed() time.Duration { return time.Since(c.start) }
+func (c *call) elapsed() time.Duration { return now() - c.start }
 
 // classify classifies an attempt's error, telling the caller's cancellation
 // from the attempt's own timeout.
@@ -178,7 +178,7 @@ func (c *call) admit(ctx context.Context, at time.Duration) Reason {
 		return ReasonCanceled
 	}
 	if c.p.Breaker != nil {
-		t, ok := c.p.Breaker.allow(c.start.Add(at))
+		t, ok := c.p.Breaker.allow(c.start + at)
 		if !ok {
 			return ReasonCircuitOpen
 		}

@@ -14,7 +14,7 @@ import (
 // only moving a bucket to a new period takes a lock, once per bucket period.
 // Memory is fixed: buckets × shards counters.
 type window struct {
-	origin  time.Time // times are measured from here, monotonically
+	origin  time.Duration // instant (see clock.go) the periods count from
 	width   int64     // bucket width in nanoseconds
 	buckets []wbucket
 	mask    uint32 // shards-1
@@ -31,13 +31,13 @@ type wshard struct {
 	_    [48]byte // keep shards on separate cache lines
 }
 
-func newWindow(now time.Time, span time.Duration, buckets int) *window {
+func newWindow(at, span time.Duration, buckets int) *window {
 	shards := 1
 	for shards < 4*runtime.GOMAXPROCS(0) && shards < 32 {
 		shards *= 2
 	}
 	w := &window{
-		origin:  now,
+		origin:  at,
 		width:   int64(span) / int64(buckets),
 		buckets: make([]wbucket, buckets),
 		mask:    uint32(shards - 1),
@@ -52,17 +52,17 @@ func newWindow(now time.Time, span time.Duration, buckets int) *window {
 	return w
 }
 
-func (w *window) period(now time.Time) int64 {
-	d := now.Sub(w.origin)
+func (w *window) period(at time.Duration) int64 {
+	d := at - w.origin
 	if d < 0 {
 		return 0
 	}
 	return int64(d) / w.width
 }
 
-// add counts da and db at time now.
-func (w *window) add(now time.Time, da, db int64) {
-	p := w.period(now)
+// add counts da and db at instant at.
+func (w *window) add(at time.Duration, da, db int64) {
+	p := w.period(at)
 	b := &w.buckets[p%int64(len(w.buckets))]
 	if cur := b.period.Load(); cur != p {
 		if cur > p {
@@ -91,9 +91,9 @@ func (w *window) rotate(b *wbucket, p int64) {
 	w.mu.Unlock()
 }
 
-// sum returns the totals over the buckets of the window ending at now.
-func (w *window) sum(now time.Time) (a, b int64) {
-	p := w.period(now)
+// sum returns the totals over the buckets of the window ending at at.
+func (w *window) sum(at time.Duration) (a, b int64) {
+	p := w.period(at)
 	oldest := p - int64(len(w.buckets)) + 1
 	for i := range w.buckets {
 		bk := &w.buckets[i]

@@ -64,9 +64,9 @@ type Alerter struct {
 
 	cur atomic.Int64 // the current bucket's sequence number
 
-	mu        sync.RWMutex
-	endpoints map[string]*endpoint
-	other     *endpoint
+	mu        sync.Mutex                            // serialises writers of endpoints
+	endpoints atomic.Pointer[map[string]*endpoint] // copied on write
+	otherFast atomic.Pointer[endpoint]             // "_other", once MaxEndpoints is reached
 
 	queue    chan Alert
 	runMu    sync.Mutex
@@ -136,7 +136,9 @@ func New(cfg Config) (*Alerter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Alerter{cfg: cfg, endpoints: make(map[string]*endpoint), queue: make(chan Alert, queueSize)}
+	a := &Alerter{cfg: cfg, queue: make(chan Alert, queueSize)}
+	empty := map[string]*endpoint{}
+	a.endpoints.Store(&empty)
 	a.buckets = int(cfg.Window / cfg.Interval)
 	for i, r := range []struct {
 		field, name string
@@ -158,29 +160,32 @@ func New(cfg Config) (*Alerter, error) {
 }
 
 func (a *Alerter) endpoint(name string) *endpoint {
-	a.mu.RLock()
-	ep, full, other := a.endpoints[name], len(a.endpoints) >= a.cfg.MaxEndpoints, a.other
-	a.mu.RUnlock()
-	if ep != nil {
+	// Copy-on-write map: a lookup takes no lock and writes nothing.
+	if ep := (*a.endpoints.Load())[name]; ep != nil {
 		return ep
 	}
-	if full && other != nil {
+	if other := a.otherFast.Load(); other != nil {
 		return other
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if ep := a.endpoints[name]; ep != nil {
+	cur := *a.endpoints.Load()
+	if ep := cur[name]; ep != nil {
 		return ep
 	}
-	if len(a.endpoints) < a.cfg.MaxEndpoints {
-		ep = &endpoint{name: name, buckets: make([]bucket, a.buckets)}
-		a.endpoints[name] = ep
-		return ep
+	if len(cur) >= a.cfg.MaxEndpoints {
+		other := &endpoint{name: OtherEndpoint, buckets: make([]bucket, a.buckets)}
+		a.otherFast.Store(other)
+		return other
 	}
-	if a.other == nil {
-		a.other = &endpoint{name: OtherEndpoint, buckets: make([]bucket, a.buckets)}
+	next := make(map[string]*endpoint, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
 	}
-	return a.other
+	ep := &endpoint{name: name, buckets: make([]bucket, a.buckets)}
+	next[name] = ep
+	a.endpoints.Store(&next)
+	return ep
 }
 
 // slot returns the bucket for the current sequence, resetting it if it
@@ -301,15 +306,14 @@ func (a *Alerter) notify(done chan<- struct{}) {
 
 // evaluate checks every rule of every endpoint once and queues the changes.
 func (a *Alerter) evaluate(now time.Time) {
-	a.mu.RLock()
-	eps := make([]*endpoint, 0, len(a.endpoints)+1)
-	for _, ep := range a.endpoints {
+	cur := *a.endpoints.Load()
+	eps := make([]*endpoint, 0, len(cur)+1)
+	for _, ep := range cur {
 		eps = append(eps, ep)
 	}
-	if a.other != nil {
-		eps = append(eps, a.other)
+	if other := a.otherFast.Load(); other != nil {
+		eps = append(eps, other)
 	}
-	a.mu.RUnlock()
 	seq := a.cur.Load()
 	window := a.cfg.Window.Seconds()
 	for _, ep := range eps {

@@ -60,9 +60,10 @@ type Observer struct {
 	limit  int
 	logger *slog.Logger
 
-	mu        sync.RWMutex
-	endpoints map[string]*endpoint // at most limit entries
-	other     *endpoint            // "_other", once the limit is reached
+	endpoints atomic.Pointer[map[string]*endpoint] // at most limit entries; copied on write under mu
+	mu        sync.Mutex
+	other     *endpoint // "_other", once the limit is reached
+	otherFast atomic.Pointer[endpoint]
 	breakers  []*rebound.Breaker
 	groups    []*rebound.Breakers
 }
@@ -144,10 +145,11 @@ func New(cfg Config) (*Observer, error) {
 		breakerState: prometheus.NewDesc("rebound_breaker_state",
 			"Circuit breaker state, read at scrape time: 0 closed, 1 half-open, 2 open.",
 			[]string{"endpoint"}, nil),
-		limit:     cfg.MaxEndpoints,
-		logger:    cfg.Logger,
-		endpoints: make(map[string]*endpoint),
+		limit:  cfg.MaxEndpoints,
+		logger: cfg.Logger,
 	}
+	empty := map[string]*endpoint{}
+	o.endpoints.Store(&empty)
 	for _, c := range []prometheus.Collector{o.retries, o.calls, o.attempts, o.callDur, o.attemptDur, o.retryWait, o.budgetRej, o.consecutive, o.transitions, breakerCollector{o}} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
@@ -162,30 +164,36 @@ var (
 )
 
 func (o *Observer) endpoint(name string) *endpoint {
-	o.mu.RLock()
-	ep, full, other := o.endpoints[name], len(o.endpoints) >= o.limit, o.other
-	o.mu.RUnlock()
-	if ep != nil {
+	// The map is copied on write, so a lookup takes no lock and writes
+	// nothing: no cache line bounces between cores.
+	if ep := (*o.endpoints.Load())[name]; ep != nil {
 		return ep
 	}
-	if full && other != nil {
-		return other
+	if other := o.otherFast.Load(); other != nil {
+		return other // full: every unknown endpoint is _other
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if ep := o.endpoints[name]; ep != nil {
+	cur := *o.endpoints.Load()
+	if ep := cur[name]; ep != nil {
 		return ep
 	}
-	if len(o.endpoints) < o.limit {
-		ep = o.newEndpoint(name)
-		o.endpoints[name] = ep
-		return ep
+	if len(cur) >= o.limit {
+		if o.other == nil {
+			o.other = o.newEndpoint(OtherEndpoint)
+			o.otherFast.Store(o.other)
+			o.logger.Warn("reboundprom: too many endpoints; further ones are counted as "+OtherEndpoint, "limit", o.limit, "endpoint", name)
+		}
+		return o.other
 	}
-	if o.other == nil {
-		o.other = o.newEndpoint(OtherEndpoint)
-		o.logger.Warn("reboundprom: too many endpoints; further ones are counted as "+OtherEndpoint, "limit", o.limit, "endpoint", name)
+	next := make(map[string]*endpoint, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
 	}
-	return o.other
+	ep := o.newEndpoint(name)
+	next[name] = ep
+	o.endpoints.Store(&next)
+	return ep
 }
 
 // newEndpoint creates the series of an endpoint, every result at zero.
@@ -278,10 +286,10 @@ type breakerCollector struct{ o *Observer }
 func (c breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.o.breakerState }
 
 func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
-	c.o.mu.RLock()
+	c.o.mu.Lock()
 	single := append([]*rebound.Breaker(nil), c.o.breakers...)
 	groups := append([]*rebound.Breakers(nil), c.o.groups...)
-	c.o.mu.RUnlock()
+	c.o.mu.Unlock()
 	seen := make(map[string]bool)
 	emit := func(b *rebound.Breaker) {
 		name := b.Name()

@@ -96,7 +96,7 @@ func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, e
 		if dl, ok := ctx.Deadline(); ok && wait >= time.Until(dl) {
 			return v, c.giveUp(ctx, ReasonDeadline, cl.Class, err, wait)
 		}
-		if p.Budget != nil && !p.Budget.allowRetry(c.start + elapsed) {
+		if p.Budget != nil && !p.Budget.allowRetry(c.start+elapsed) {
 			c.observe(ctx, Event{Kind: BudgetRejected, Attempt: c.attempt, Class: cl.Class, Err: err, Elapsed: elapsed})
 			return v, c.giveUp(ctx, ReasonBudget, cl.Class, err, wait)
 		}

@@ -15,7 +15,7 @@ import (
 // Memory is fixed: buckets × shards counters.
 type window struct {
 	origin  time.Duration // instant (see clock.go) the periods count from
-	width   int64     // bucket width in nanoseconds
+	width   int64         // bucket width in nanoseconds
 	buckets []wbucket
 	mask    uint32 // shards-1
 	mu      sync.Mutex

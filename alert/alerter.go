@@ -64,7 +64,7 @@ type Alerter struct {
 
 	cur atomic.Int64 // the current bucket's sequence number
 
-	mu        sync.Mutex                            // serialises writers of endpoints
+	mu        sync.Mutex                           // serialises writers of endpoints
 	endpoints atomic.Pointer[map[string]*endpoint] // copied on write
 	otherFast atomic.Pointer[endpoint]             // "_other", once MaxEndpoints is reached
 

@@ -64,24 +64,26 @@ func (r Result) String() string {
 	return "result(?)"
 }
 
-// Event reports one decision. Which fields are set depends on Kind.
+// Event reports one decision. Which fields are set depends on Kind. (The
+// small fields come first so that the struct, copied to every observer,
+// stays small.)
 type Event struct {
-	Kind     EventKind
-	Endpoint string
+	Kind   EventKind
+	Class  Class
+	Result Result
+	Reason Reason
+	From   BreakerState
+	To     BreakerState
 	// Attempt counts from 1.
-	Attempt int
-	Class   Class
-	Err     error
+	Attempt  int
+	Endpoint string
+	Err      error
 	// Duration is the attempt's own duration (AttemptFinished).
 	Duration time.Duration
 	// Elapsed is the time since the call started.
 	Elapsed time.Duration
 	// Wait is the wait before the next attempt (RetryScheduled).
-	Wait   time.Duration
-	Result Result
-	Reason Reason
-	From   BreakerState
-	To     BreakerState
+	Wait time.Duration
 }
 
 // An Observer receives every event once, synchronously, on the goroutine

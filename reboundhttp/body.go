@@ -58,18 +58,24 @@ func peekBody(resp *http.Response) []byte {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return nil
 	}
-	buf := make([]byte, 0, 512)
-	lr := io.LimitReader(resp.Body, maxDrain+1)
+	size := 512
+	if n := resp.ContentLength; n >= 0 && n < maxDrain {
+		size = int(n) + 1 // room to see EOF without growing
+	}
+	buf := make([]byte, 0, size)
 	for len(buf) <= maxDrain {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := lr.Read(buf[len(buf):cap(buf)])
+		limit := min(cap(buf), maxDrain+1)
+		n, err := resp.Body.Read(buf[len(buf):limit])
 		buf = buf[:len(buf)+n]
 		if err != nil {
 			if err == io.EOF {
 				resp.Body.Close()
-				resp.Body = io.NopCloser(bytes.NewReader(buf))
+				pb := &peekedBody{}
+				pb.Reset(buf)
+				resp.Body = pb
 				return buf
 			}
 			break
@@ -83,12 +89,20 @@ func peekBody(resp *http.Response) []byte {
 	return buf
 }
 
+// peekedBody is a response body read whole into memory; its connection is
+// already released.
+type peekedBody struct{ bytes.Reader }
+
+func (*peekedBody) Close() error { return nil }
+
 // discard drains at most maxDrain bytes of a response the caller will never
 // see and closes it.
 func discard(resp *http.Response) {
 	if resp == nil || resp.Body == nil {
 		return
 	}
-	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	if _, ok := resp.Body.(*peekedBody); !ok {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	}
 	resp.Body.Close()
 }

@@ -46,7 +46,8 @@
 // Connection failure and is retried. The caller's context deadline bounds
 // the whole call and ends it. To keep the happy path cheap, attempts whose
 // context can never be canceled share one timer per 1/64 of the timeout, so
-// each gets between the timeout and 1/64 more.
+// each gets between the timeout and 1/32 more; an attempt whose context's
+// deadline comes before its timeout would is bounded by that deadline alone.
 //
 // # Labels, breakers and budgets
 //

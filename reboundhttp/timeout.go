@@ -24,11 +24,13 @@ func (attemptTimeoutError) Temporary() bool { return true }
 // A context per attempt (context.WithTimeout) costs a timer, a context, a
 // cancel function and a done channel: more than the rest of a request. So
 // attempts whose parent context can never be canceled (context.Background,
-// or values over it) share one deadline context per slot of time: all
-// attempts that start within the same granule (1/64 of the timeout) share a
-// context whose deadline is the end of the granule plus the timeout. Each
-// attempt thus gets between d and d + d/64. Attempts with a cancelable parent
-// get their own context.
+// or values over it) share one deadline context per slot of time. A slot is
+// open for one granule (1/64 of the timeout): a timer marks it stale when the
+// granule ends, so joining a slot reads no clock. Its deadline is two
+// granules plus the timeout after it opened, so each attempt gets between d
+// and d + d/32 even when the stale mark runs a little late. Attempts with a
+// cancelable parent get their own context, unless the parent's deadline
+// comes before the attempt's would: then the parent bounds the attempt.
 type attemptTimer struct {
 	d, granule time.Duration
 	cur        atomic.Pointer[timeoutSlot]
@@ -38,7 +40,7 @@ type attemptTimer struct {
 type timeoutSlot struct {
 	ctx    context.Context
 	cancel context.CancelFunc // kept so the context is not reported as leaked
-	until  time.Time          // attempts starting before this may join
+	stale  atomic.Bool        // set when the slot's granule ends: join a new slot
 }
 
 func newAttemptTimer(d time.Duration) *attemptTimer {
@@ -52,34 +54,36 @@ func newAttemptTimer(d time.Duration) *attemptTimer {
 	return &attemptTimer{d: d, granule: g}
 }
 
-// context returns the context for an attempt under parent starting now, and
-// a function to call when the attempt (including the reading of its body) is
-// over.
-func (a *attemptTimer) context(parent context.Context, now time.Time) (context.Context, func()) {
+// context returns the context for an attempt under parent, and a function
+// to call when the attempt (including the reading of its body) is over.
+func (a *attemptTimer) context(parent context.Context) (context.Context, func()) {
 	if parent.Done() != nil {
-		ctx, cancel := context.WithDeadlineCause(parent, now.Add(a.d), ErrAttemptTimeout)
+		if dl, ok := parent.Deadline(); ok && time.Until(dl) <= a.d {
+			return parent, nil // the caller's deadline comes first anyway
+		}
+		ctx, cancel := context.WithTimeoutCause(parent, a.d, ErrAttemptTimeout)
 		return ctx, cancel
 	}
-	s := a.slot(now)
+	s := a.slot()
 	if parent == context.Background() || parent == context.TODO() {
 		return s.ctx, nil
 	}
 	return &valuesCtx{Context: s.ctx, values: parent}, nil
 }
 
-func (a *attemptTimer) slot(now time.Time) *timeoutSlot {
-	if s := a.cur.Load(); s != nil && now.Before(s.until) {
+func (a *attemptTimer) slot() *timeoutSlot {
+	if s := a.cur.Load(); s != nil && !s.stale.Load() {
 		return s
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if s := a.cur.Load(); s != nil && now.Before(s.until) {
+	if s := a.cur.Load(); s != nil && !s.stale.Load() {
 		return s
 	}
-	until := now.Add(a.granule)
 	// The slot's own timer ends it; nothing else needs to.
-	ctx, cancel := context.WithDeadlineCause(context.Background(), until.Add(a.d), ErrAttemptTimeout)
-	s := &timeoutSlot{ctx: ctx, cancel: cancel, until: until}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), a.d+2*a.granule, ErrAttemptTimeout)
+	s := &timeoutSlot{ctx: ctx, cancel: cancel}
+	time.AfterFunc(a.granule, func() { s.stale.Store(true) })
 	a.cur.Store(s)
 	return s
 }

@@ -29,7 +29,7 @@ type Config struct {
 	// Policy.AttemptTimeout bounds each attempt the way http.Client.Timeout
 	// bounds a request: from sending it to the end of reading the response
 	// body. Zero means DefaultAttemptTimeout (5 s); each attempt then gets
-	// between the timeout and 1/64 more. An attempt that runs out of it is
+	// between the timeout and 1/32 more. An attempt that runs out of it is
 	// a Connection failure and is retried; the caller's context deadline
 	// ends the call instead.
 	Policy rebound.Policy
@@ -220,9 +220,14 @@ func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) err
 			r.Body = body
 			areq = r
 		}
-		actx, done := t.timer.context(ctx, time.Now())
-		areq = areq.WithContext(actx)
+		actx, done := t.timer.context(ctx)
+		if actx != areq.Context() {
+			areq = areq.WithContext(actx)
+		}
 		if header != nil {
+			if areq == req {
+				areq = areq.Clone(areq.Context())
+			}
 			areq.Header = header
 		}
 		sent = true

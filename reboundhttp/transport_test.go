@@ -248,10 +248,10 @@ func TestAttemptTimeoutVersusCallerDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		// Default 5 s per attempt (plus at most 1/64 for sharing a timer),
+		// Default 5 s per attempt (plus at most 1/32 for sharing a timer),
 		// then 1 s of backoff.
 		got := f.offsets(start)
-		if len(got) != 3 || got[1] < 6*time.Second || got[1] > 6*time.Second+5*time.Second/64 || got[2]-got[1] < 6*time.Second || got[2]-got[1] > 6*time.Second+5*time.Second/64 {
+		if len(got) != 3 || got[1] < 6*time.Second || got[1] > 6*time.Second+5*time.Second/32 || got[2]-got[1] < 6*time.Second || got[2]-got[1] > 6*time.Second+5*time.Second/32 {
 			t.Fatalf("attempts at %v, want about 0, 6s, 12s", got)
 		}
 

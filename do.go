@@ -20,21 +20,37 @@ import (
 //
 // When the first attempt succeeds and the policy has no Observer, Breaker,
 // Budget, MaxElapsed or AttemptTimeout, Do reads no clock and allocates
-// nothing.
+// nothing; with an Observer it reads the clock twice.
 func Do[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error)) (T, error) {
 	if err := p.Validate(); err != nil {
 		var zero T
 		return zero, err
 	}
-	if p.untimed() && ctx.Err() == nil {
+	if p.Breaker == nil && p.Budget == nil && p.AttemptTimeout == 0 && ctx.Err() == nil {
+		// The first attempt needs neither a breaker ticket nor a budget
+		// count nor its own context: run it here, and read the clock only
+		// if an observer or MaxElapsed needs it.
+		timed := p.Observer != nil || p.MaxElapsed != 0
+		var start time.Duration
+		if timed {
+			start = now()
+		}
 		v, err := fn(ctx)
 		if err == nil {
+			if p.Observer != nil {
+				d := now() - start
+				p.Observer.Observe(ctx, Event{Kind: AttemptFinished, Attempt: 1, Endpoint: p.Endpoint, Duration: d, Elapsed: d})
+				p.Observer.Observe(ctx, Event{Kind: CallFinished, Attempt: 1, Endpoint: p.Endpoint, Result: ResultSuccess, Elapsed: d})
+			}
 			return v, nil
 		}
-		return retry(ctx, &p, fn, v, err)
+		if !timed {
+			start = now() // the first read: Elapsed leaves the first attempt out
+		}
+		return retry(ctx, &p, fn, v, err, start)
 	}
 	var zero T
-	return retry(ctx, &p, fn, zero, nil)
+	return retry(ctx, &p, fn, zero, nil, now())
 }
 
 // Run is Do for functions without a result.
@@ -45,16 +61,18 @@ func Run(ctx context.Context, p Policy, fn func(context.Context) error) error {
 	return err
 }
 
-// retry is the general loop. When firstErr is not nil, the first attempt has
-// already run, untimed, and failed with (firstV, firstErr).
-func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), firstV T, firstErr error) (T, error) {
-	c := call{p: p, start: now()}
+// retry is the general loop of a call that started at instant start. When
+// firstErr is not nil, Do has already run the first attempt, which failed with
+// (firstV, firstErr).
+func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), firstV T, firstErr error, start time.Duration) (T, error) {
+	c := call{p: p, start: start}
 	v, err := firstV, firstErr
 	var cl Classification
 	if err != nil {
 		c.attempt = 1
 		cl = c.classify(ctx, err)
-		c.observe(ctx, Event{Kind: AttemptFinished, Attempt: 1, Class: cl.Class, Err: err})
+		d := c.elapsed()
+		c.observe(ctx, Event{Kind: AttemptFinished, Attempt: 1, Class: cl.Class, Err: err, Duration: d, Elapsed: d})
 	} else {
 		if p.Budget != nil {
 			p.Budget.recordCall(c.start)

@@ -137,12 +137,6 @@ func (p *Policy) delay(retry int, prev time.Duration) time.Duration {
 	return d
 }
 
-// untimed reports whether nothing needs the clock before the first attempt
-// fails; then the happy path reads no clock at all.
-func (p *Policy) untimed() bool {
-	return p.Observer == nil && p.Breaker == nil && p.Budget == nil && p.MaxElapsed == 0 && p.AttemptTimeout == 0
-}
-
 // Validate reports an invalid field of e.
 func (e Exponential) Validate() error {
 	switch {

@@ -67,6 +67,7 @@ type Alerter struct {
 	mu        sync.Mutex                           // serialises writers of endpoints
 	endpoints atomic.Pointer[map[string]*endpoint] // copied on write
 	otherFast atomic.Pointer[endpoint]             // "_other", once MaxEndpoints is reached
+	last      atomic.Pointer[endpoint]             // the endpoint of the last event
 
 	queue    chan Alert
 	runMu    sync.Mutex
@@ -160,8 +161,13 @@ func New(cfg Config) (*Alerter, error) {
 }
 
 func (a *Alerter) endpoint(name string) *endpoint {
-	// Copy-on-write map: a lookup takes no lock and writes nothing.
+	// The last endpoint first; then the copy-on-write map: a lookup takes
+	// no lock and writes nothing.
+	if ep := a.last.Load(); ep != nil && ep.name == name {
+		return ep
+	}
 	if ep := (*a.endpoints.Load())[name]; ep != nil {
+		a.last.Store(ep)
 		return ep
 	}
 	if other := a.otherFast.Load(); other != nil {

@@ -64,6 +64,7 @@ type Observer struct {
 	mu        sync.Mutex
 	other     *endpoint // "_other", once the limit is reached
 	otherFast atomic.Pointer[endpoint]
+	last      atomic.Pointer[endpoint] // the endpoint of the last event
 	breakers  []*rebound.Breaker
 	groups    []*rebound.Breakers
 }
@@ -71,7 +72,8 @@ type Observer struct {
 // endpoint caches an endpoint's metric handles, so that an event costs one
 // map lookup and no label hashing.
 type endpoint struct {
-	name        string
+	name        string // the label value
+	key         string // the endpoint name it was looked up by
 	retries     [2]prometheus.Counter // succeeded, failed
 	calls       [5]prometheus.Counter // by rebound.Result
 	callDur     [5]prometheus.Observer
@@ -164,9 +166,14 @@ var (
 )
 
 func (o *Observer) endpoint(name string) *endpoint {
-	// The map is copied on write, so a lookup takes no lock and writes
-	// nothing: no cache line bounces between cores.
+	// Most programs call one endpoint many times in a row: remember the
+	// last one. The map is copied on write, so a lookup takes no lock and
+	// writes nothing: no cache line bounces between cores.
+	if ep := o.last.Load(); ep != nil && ep.key == name {
+		return ep
+	}
 	if ep := (*o.endpoints.Load())[name]; ep != nil {
+		o.last.Store(ep)
 		return ep
 	}
 	if other := o.otherFast.Load(); other != nil {
@@ -191,6 +198,7 @@ func (o *Observer) endpoint(name string) *endpoint {
 		next[k] = v
 	}
 	ep := o.newEndpoint(name)
+	ep.key = name
 	next[name] = ep
 	o.endpoints.Store(&next)
 	return ep

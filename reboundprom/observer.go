@@ -72,8 +72,8 @@ type Observer struct {
 // endpoint caches an endpoint's metric handles, so that an event costs one
 // map lookup and no label hashing.
 type endpoint struct {
-	name        string // the label value
-	key         string // the endpoint name it was looked up by
+	name        string                // the label value
+	key         string                // the endpoint name it was looked up by
 	retries     [2]prometheus.Counter // succeeded, failed
 	calls       [5]prometheus.Counter // by rebound.Result
 	callDur     [5]prometheus.Observer

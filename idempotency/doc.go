@@ -1,0 +1,35 @@
+// Package idempotency makes repeated requests and redelivered messages
+// harmless: the guide's idempotent interface, where a unique ID
+// deduplicates.
+//
+// # Server middleware
+//
+// Middleware implements the IETF Idempotency-Key header
+// (draft-ietf-httpapi-idempotency-key-header) for POST and PATCH by default:
+// the first request with a key runs and its response is stored; a repeat
+// gets the stored response with Idempotent-Replayed: true; a repeat while
+// the first still runs gets 409; the same key with a different request gets
+// 422; a missing (where required) or malformed key gets 400. Keys are
+// scoped per caller, expire after 24 h, and are locked in the Store with a
+// lease that a running request renews, so a crashed holder blocks its key
+// for at most one lease. 5xx responses and responses above 1 MiB are not
+// stored: the key is released and a retry runs the handler again. Errors
+// are application/problem+json.
+//
+// # Stores
+//
+// MemoryStore (tests, one process) is here; SQLite, PostgreSQL and Redis
+// stores are in the sqlitestore, pgstore and redisstore packages. All pass
+// the conformance suite in idempotencytest: an atomic claim, fencing by
+// lease token, lease expiry and takeover, TTL, and exactly one winner among
+// 50 concurrent claims.
+//
+// # Consumers
+//
+// A message or webhook consumer records the message ID with MarkTx in the
+// same database transaction as its effect: the mark and the effect commit
+// or roll back together, so a redelivered message is skipped exactly when
+// its effect is already there. Once does the same without a transaction
+// (on any Store, typically Redis), at the price of a window between the
+// effect and the mark.
+package idempotency

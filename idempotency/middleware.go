@@ -1,0 +1,358 @@
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/rebound-go/rebound"
+)
+
+// Defaults and limits of Config.
+const (
+	DefaultTTL               = 24 * time.Hour
+	DefaultLease             = time.Minute
+	DefaultMaxKeyLength      = 255
+	DefaultMaxRequestBody    = 1 << 20
+	DefaultMaxStoredResponse = 1 << 20
+	// HeaderKey is the request header carrying the key.
+	HeaderKey = "Idempotency-Key"
+	// HeaderReplayed marks a replayed response.
+	HeaderReplayed = "Idempotent-Replayed"
+)
+
+// Config configures Middleware. Store is required; every other zero field
+// means its default.
+type Config struct {
+	// Store keeps the keys. Required.
+	Store Store
+	// Methods are the methods the middleware applies to. Default POST and
+	// PATCH; other methods pass through untouched.
+	Methods []string
+	// Required reports whether a request must carry a key (400 without
+	// one). Default: a key is optional; requests without one pass through.
+	Required func(*http.Request) bool
+	// Principal returns who is calling, so that two callers' keys never
+	// collide. Default: a SHA-256 digest of the Authorization header (the
+	// empty string for anonymous callers).
+	Principal func(*http.Request) string
+	// Fingerprint digests what makes two requests the same; a key reused
+	// with another fingerprint is refused with 422. Default: method, path
+	// and a SHA-256 digest of the body.
+	Fingerprint func(r *http.Request, body []byte) string
+	// MaxKeyLength bounds the key; longer keys get 400. Default 255.
+	MaxKeyLength int
+	// MaxRequestBody bounds the request body read for the fingerprint;
+	// larger bodies get 413. Default 1 MiB.
+	MaxRequestBody int64
+	// MaxStoredResponse bounds the stored response body. A larger response
+	// is sent but not stored: the key is released, so a retry runs the
+	// handler again. Default 1 MiB.
+	MaxStoredResponse int
+	// StoreServerErrors stores 5xx responses too. Default false: a 5xx
+	// releases the key, so that a retry may succeed.
+	StoreServerErrors bool
+	// TTL is how long a completed key is remembered. Default 24 h.
+	TTL time.Duration
+	// Lease bounds how long a crashed request blocks its key; a running
+	// request renews it every Lease/3. Default 1 m.
+	Lease time.Duration
+	// Logger receives store failures after the response was sent. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Middleware returns HTTP middleware with IETF Idempotency-Key semantics
+// (draft-ietf-httpapi-idempotency-key-header):
+//
+//   - a key missing where Required → 400; malformed or too long → 400;
+//   - the key is scoped by the caller's Principal;
+//   - a key reused with a different fingerprint → 422;
+//   - a key whose first request is still running → 409 (the lock lives in
+//     the Store, with a lease, so a crashed holder does not block forever);
+//   - a completed key → the stored status, headers and body, with
+//     Idempotent-Replayed: true;
+//   - 5xx and responses above MaxStoredResponse are not stored (the key is
+//     released and a retry runs the handler again);
+//   - keys expire after TTL; call the Store's Reap periodically.
+//
+// Errors are application/problem+json. If the store fails, the request is
+// refused with 503 rather than run without protection.
+func Middleware(cfg Config) (func(http.Handler) http.Handler, error) {
+	if cfg.Store == nil {
+		return nil, &rebound.ConfigError{Field: "idempotency.Config.Store", Problem: "required"}
+	}
+	if cfg.MaxKeyLength < 0 || cfg.MaxRequestBody < 0 || cfg.MaxStoredResponse < 0 || cfg.TTL < 0 || cfg.Lease < 0 {
+		return nil, &rebound.ConfigError{Field: "idempotency.Config", Problem: "limits and durations must be 0 (the default) or positive"}
+	}
+	if len(cfg.Methods) == 0 {
+		cfg.Methods = []string{http.MethodPost, http.MethodPatch}
+	}
+	if cfg.Principal == nil {
+		cfg.Principal = authorizationDigest
+	}
+	if cfg.Fingerprint == nil {
+		cfg.Fingerprint = DefaultFingerprint
+	}
+	if cfg.MaxKeyLength == 0 {
+		cfg.MaxKeyLength = DefaultMaxKeyLength
+	}
+	if cfg.MaxRequestBody == 0 {
+		cfg.MaxRequestBody = DefaultMaxRequestBody
+	}
+	if cfg.MaxStoredResponse == 0 {
+		cfg.MaxStoredResponse = DefaultMaxStoredResponse
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		return &handler{cfg: cfg, next: next}
+	}, nil
+}
+
+type handler struct {
+	cfg  Config
+	next http.Handler
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !slices.Contains(h.cfg.Methods, r.Method) {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	values := r.Header.Values(HeaderKey)
+	if len(values) == 0 {
+		if h.cfg.Required != nil && h.cfg.Required(r) {
+			problem(w, http.StatusBadRequest, "missing-key", "Idempotency-Key is required", "This request must carry an Idempotency-Key header.")
+			return
+		}
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	key, err := ParseKey(values, h.cfg.MaxKeyLength)
+	if err != nil {
+		problem(w, http.StatusBadRequest, "malformed-key", "Malformed Idempotency-Key", err.Error())
+		return
+	}
+
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxRequestBody+1))
+	r.Body.Close()
+	if err != nil {
+		problem(w, http.StatusBadRequest, "unreadable-body", "Unreadable request body", err.Error())
+		return
+	}
+	if int64(len(body)) > h.cfg.MaxRequestBody {
+		problem(w, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			"Requests with an Idempotency-Key may carry at most "+strconv.FormatInt(h.cfg.MaxRequestBody, 10)+" bytes.")
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	fp := h.cfg.Fingerprint(r, body)
+	scoped := h.cfg.Principal(r) + ":" + key
+
+	ctx := r.Context()
+	c, err := h.cfg.Store.Claim(ctx, scoped, fp, time.Now(), h.cfg.Lease, h.cfg.TTL)
+	if err != nil {
+		problem(w, http.StatusServiceUnavailable, "store-unavailable", "Idempotency store unavailable", "The request was not run; retry it with the same key.")
+		return
+	}
+	if !c.Claimed {
+		switch {
+		case c.Existing.Fingerprint != fp:
+			problem(w, http.StatusUnprocessableEntity, "key-reused", "Idempotency-Key reused",
+				"This key was already used for a different request.")
+		case c.Existing.State == InFlight:
+			w.Header().Set("Retry-After", "1")
+			problem(w, http.StatusConflict, "request-in-flight", "A request with this Idempotency-Key is in progress",
+				"Retry once the first request has completed.")
+		default:
+			replay(w, c.Existing.Response)
+		}
+		return
+	}
+
+	// Run the handler, renewing the lease while it runs.
+	stop := h.renew(ctx, scoped, c.Token)
+	rec := &recorder{ResponseWriter: w, limit: h.cfg.MaxStoredResponse}
+	func() {
+		defer stop()
+		h.next.ServeHTTP(rec, r)
+	}()
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	bg := context.WithoutCancel(ctx)
+	if rec.overflow || (status >= 500 && !h.cfg.StoreServerErrors) {
+		if err := h.cfg.Store.Release(bg, scoped, c.Token); err != nil {
+			h.cfg.Logger.Warn("idempotency: releasing key failed", "error", err.Error())
+		}
+		return
+	}
+	resp := Response{Status: status, Header: rec.stored, Body: rec.buf.Bytes()}
+	if err := h.cfg.Store.Complete(bg, scoped, c.Token, resp, time.Now(), h.cfg.TTL); err != nil {
+		h.cfg.Logger.Warn("idempotency: storing response failed; a retry will run the handler again", "error", err.Error())
+	}
+}
+
+// renew extends the lease every Lease/3 until stop is called.
+func (h *handler) renew(ctx context.Context, key, token string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(h.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := h.cfg.Store.Extend(context.WithoutCancel(ctx), key, token, time.Now(), h.cfg.Lease); err != nil {
+					h.cfg.Logger.Warn("idempotency: renewing lease failed", "error", err.Error())
+					if errors.Is(err, ErrLeaseLost) {
+						return
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// ParseKey validates an Idempotency-Key header. The draft defines it as a
+// Structured Field String ("..."); a bare token is accepted too. It must be
+// one value, printable ASCII, non-empty and at most max bytes.
+func ParseKey(values []string, max int) (string, error) {
+	if len(values) != 1 {
+		return "", errors.New("the request carries more than one Idempotency-Key header")
+	}
+	v := values[0]
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		var b []byte
+		inner := v[1 : len(v)-1]
+		for i := 0; i < len(inner); i++ {
+			c := inner[i]
+			if c == '\\' {
+				i++
+				if i == len(inner) || (inner[i] != '"' && inner[i] != '\\') {
+					return "", errors.New("Idempotency-Key has an invalid escape")
+				}
+				c = inner[i]
+			} else if c == '"' {
+				return "", errors.New("Idempotency-Key has an unescaped quote")
+			}
+			b = append(b, c)
+		}
+		v = string(b)
+	}
+	if v == "" {
+		return "", errors.New("Idempotency-Key is empty")
+	}
+	if len(v) > max {
+		return "", errors.New("Idempotency-Key is longer than " + strconv.Itoa(max) + " bytes")
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return "", errors.New("Idempotency-Key must be printable ASCII")
+		}
+	}
+	return v, nil
+}
+
+// DefaultFingerprint digests the method, the path and the body.
+func DefaultFingerprint(r *http.Request, body []byte) string {
+	h := sha256.New()
+	io.WriteString(h, r.Method)
+	h.Write([]byte{0})
+	io.WriteString(h, r.URL.EscapedPath())
+	h.Write([]byte{0})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func authorizationDigest(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	if a == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(a))
+	return hex.EncodeToString(sum[:16])
+}
+
+// recorder passes the response through and keeps a copy to store.
+type recorder struct {
+	http.ResponseWriter
+	limit    int
+	status   int
+	stored   http.Header
+	buf      bytes.Buffer
+	overflow bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status != 0 {
+		return
+	}
+	r.status = code
+	r.stored = r.ResponseWriter.Header().Clone()
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	if !r.overflow {
+		if r.buf.Len()+len(p) > r.limit {
+			r.overflow = true
+			r.buf = bytes.Buffer{}
+		} else {
+			r.buf.Write(p)
+		}
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func replay(w http.ResponseWriter, resp Response) {
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = append([]string(nil), v...)
+	}
+	h.Set(HeaderReplayed, "true")
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
+type problemBody struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// problem writes an RFC 9457 problem+json error.
+func problem(w http.ResponseWriter, status int, typ, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(problemBody{Type: "tag:github.com/rebound-go/rebound,2026:idempotency/" + typ, Title: title, Status: status, Detail: detail})
+}

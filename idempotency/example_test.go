@@ -33,11 +33,11 @@ func ExampleMiddleware() {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		fmt.Println(resp.StatusCode, string(body), resp.Header.Get("Idempotent-Replayed"))
+		fmt.Printf("%d %s replayed=%q\n", resp.StatusCode, body, resp.Header.Get("Idempotent-Replayed"))
 	}
 	fmt.Println("charges:", charges)
 	// Output:
-	// 201 {"charge":1}
-	// 201 {"charge":1} true
+	// 201 {"charge":1} replayed=""
+	// 201 {"charge":1} replayed="true"
 	// charges: 1
 }

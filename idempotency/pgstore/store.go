@@ -1,0 +1,206 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rebound-go/rebound/idempotency"
+)
+
+// DefaultTable is the table a Store uses when Config.Table is empty.
+const DefaultTable = "rebound_idempotency"
+
+// Config configures a Store. Its zero value means the defaults.
+type Config struct {
+	// Table names the table of keys: a lower-case SQL identifier of at
+	// most 48 bytes, optionally qualified by a schema ("app.idem").
+	// Migrate also creates Table+"_schema_version" and an index named
+	// Table+"_expires_at_idx". Default DefaultTable.
+	Table string
+}
+
+// Store is an idempotency.Store in a PostgreSQL table. It is safe for
+// concurrent use by any number of goroutines and processes sharing the
+// database.
+type Store struct {
+	pool     *pgxpool.Pool
+	name     string // bare table name, for derived names
+	table    string // quoted, possibly qualified
+	versions string // quoted, possibly qualified
+	lockKey  int64  // advisory lock that serialises Migrate
+
+	claim, get, extend, complete, release, reap string
+}
+
+var _ idempotency.Store = (*Store)(nil)
+
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
+
+// New returns a Store that keeps its keys in pool's database. Call
+// Migrate once before use to create the table.
+func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("pgstore: New needs a pool")
+	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
+	}
+	schema, name, qualified := strings.Cut(cfg.Table, ".")
+	if !qualified {
+		schema, name = "", cfg.Table
+	}
+	if !identRE.MatchString(name) || (qualified && !identRE.MatchString(schema)) {
+		return nil, fmt.Errorf("pgstore: Config.Table %q is not a lower-case identifier of at most 48 bytes, optionally schema-qualified", cfg.Table)
+	}
+	ident := func(n string) string {
+		if qualified {
+			return pgx.Identifier{schema, n}.Sanitize()
+		}
+		return pgx.Identifier{n}.Sanitize()
+	}
+	h := fnv.New64a()
+	h.Write([]byte("rebound/idempotency/pgstore:" + cfg.Table))
+	s := &Store{
+		pool:     pool,
+		name:     name,
+		table:    ident(name),
+		versions: ident(name + "_schema_version"),
+		lockKey:  int64(h.Sum64()),
+	}
+	t := s.table
+	// A returned row means the key was claimed; the WHERE of DO UPDATE lets
+	// a claim take over only an expired key or an in-flight key past its
+	// lease. Under READ COMMITTED a conflicting INSERT waits for the
+	// concurrent writer and evaluates the WHERE against the committed row,
+	// so exactly one of concurrent claimers wins.
+	s.claim = `INSERT INTO ` + t + ` AS r (key, fingerprint, state, token, locked_until, expires_at)
+VALUES ($1, $2, 1, $3, $4, $5)
+ON CONFLICT (key) DO UPDATE SET
+	fingerprint = EXCLUDED.fingerprint, state = 1, token = EXCLUDED.token,
+	locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at,
+	status = 0, header = NULL, body = NULL
+WHERE r.expires_at <= $6 OR (r.state = 1 AND r.locked_until <= $6)
+RETURNING r.token`
+	s.get = `SELECT fingerprint, state, token, locked_until, expires_at, status, header, body FROM ` + t + ` WHERE key = $1`
+	s.extend = `UPDATE ` + t + ` SET locked_until = $3 WHERE key = $1 AND token = $2 AND state = 1`
+	s.complete = `UPDATE ` + t + ` SET state = 2, status = $3, header = $4, body = $5, expires_at = $6 WHERE key = $1 AND token = $2 AND state = 1`
+	s.release = `DELETE FROM ` + t + ` WHERE key = $1 AND token = $2 AND state = 1`
+	s.reap = `DELETE FROM ` + t + ` WHERE expires_at <= $1`
+	return s, nil
+}
+
+// claimAttempts bounds the INSERT-then-SELECT loop of Claim: the SELECT
+// misses only when the key was released or reaped between the two
+// statements, which a retry resolves.
+const claimAttempts = 3
+
+// Claim implements idempotency.Store.
+func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Time, lease, ttl time.Duration) (idempotency.Claim, error) {
+	for range claimAttempts {
+		token := idempotency.NewToken()
+		var got string
+		err := s.pool.QueryRow(ctx, s.claim, key, fingerprint, token, now.Add(lease), now.Add(ttl), now).Scan(&got)
+		if err == nil {
+			return idempotency.Claim{Claimed: true, Token: got}, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return idempotency.Claim{}, fmt.Errorf("pgstore: claim: %w", err)
+		}
+		rec, found, err := s.load(ctx, key)
+		if err != nil {
+			return idempotency.Claim{}, err
+		}
+		// Gone, or replaced by a record claimable at now (written by a
+		// caller with an earlier clock): claim again.
+		if found && !claimable(rec, now) {
+			return idempotency.Claim{Existing: rec}, nil
+		}
+	}
+	return idempotency.Claim{}, fmt.Errorf("pgstore: claim %q: the key changed under %d attempts", key, claimAttempts)
+}
+
+func claimable(r idempotency.Record, now time.Time) bool {
+	return !now.Before(r.ExpiresAt) || (r.State == idempotency.InFlight && !now.Before(r.LockedUntil))
+}
+
+func (s *Store) load(ctx context.Context, key string) (idempotency.Record, bool, error) {
+	r := idempotency.Record{Key: key}
+	var state int16
+	var status int32
+	var header []byte
+	err := s.pool.QueryRow(ctx, s.get, key).Scan(&r.Fingerprint, &state, &r.Token, &r.LockedUntil, &r.ExpiresAt, &status, &header, &r.Response.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return idempotency.Record{}, false, nil
+	}
+	if err != nil {
+		return idempotency.Record{}, false, fmt.Errorf("pgstore: load: %w", err)
+	}
+	r.State, r.Response.Status = idempotency.State(state), int(status)
+	r.LockedUntil, r.ExpiresAt = r.LockedUntil.UTC(), r.ExpiresAt.UTC()
+	if len(header) > 0 {
+		if err := json.Unmarshal(header, &r.Response.Header); err != nil {
+			return idempotency.Record{}, false, fmt.Errorf("pgstore: load %q: header: %w", key, err)
+		}
+	}
+	return r, true, nil
+}
+
+// Extend implements idempotency.Store.
+func (s *Store) Extend(ctx context.Context, key, token string, now time.Time, lease time.Duration) error {
+	return s.fenced(ctx, "extend", s.extend, key, token, now.Add(lease))
+}
+
+// Complete implements idempotency.Store.
+func (s *Store) Complete(ctx context.Context, key, token string, resp idempotency.Response, now time.Time, ttl time.Duration) error {
+	header, err := encodeHeader(resp.Header)
+	if err != nil {
+		return fmt.Errorf("pgstore: complete %q: header: %w", key, err)
+	}
+	return s.fenced(ctx, "complete", s.complete, key, token, resp.Status, header, resp.Body, now.Add(ttl))
+}
+
+// Release implements idempotency.Store.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	return s.fenced(ctx, "release", s.release, key, token)
+}
+
+// fenced runs a statement that changes key only while token holds it in
+// flight; no row changed means the lease is lost.
+func (s *Store) fenced(ctx context.Context, op, sql, key, token string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, sql, append([]any{key, token}, args...)...)
+	if err != nil {
+		return fmt.Errorf("pgstore: %s: %w", op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return idempotency.ErrLeaseLost
+	}
+	return nil
+}
+
+// Reap implements idempotency.Store.
+func (s *Store) Reap(ctx context.Context, now time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, s.reap, now)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: reap: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// encodeHeader returns h as a JSON object, or nil (SQL NULL) for a nil
+// header, so that a nil header reads back nil.
+func encodeHeader(h http.Header) ([]byte, error) {
+	if h == nil {
+		return nil, nil
+	}
+	return json.Marshal(h)
+}

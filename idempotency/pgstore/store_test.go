@@ -1,0 +1,196 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/idempotency/idempotencytest"
+	"github.com/rebound-go/rebound/idempotency/pgstore"
+)
+
+// testURL returns the database of REBOUND_TEST_POSTGRES, or skips t.
+func testURL(t testing.TB) string {
+	url := os.Getenv("REBOUND_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
+			"(postgres://postgres@127.0.0.1:5432/test?sslmode=disable), to run the PostgreSQL store's tests")
+	}
+	return url
+}
+
+func testPool(t testing.TB) *pgxpool.Pool {
+	pool, err := pgxpool.New(context.Background(), testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// uniqueTable returns a table name of this run's own, and drops the table
+// and its version table when t ends.
+func uniqueTable(t testing.TB, pool *pgxpool.Pool) string {
+	table := "rebound_idem_test_" + idempotency.NewToken()[:12]
+	t.Cleanup(func() {
+		_, err := pool.Exec(context.Background(), `DROP TABLE IF EXISTS `+table+`, `+table+`_schema_version`)
+		if err != nil {
+			t.Errorf("dropping %s: %v", table, err)
+		}
+	})
+	return table
+}
+
+func testStore(t testing.TB) (*pgstore.Store, *pgxpool.Pool, string) {
+	pool := testPool(t)
+	table := uniqueTable(t, pool)
+	s, err := pgstore.New(pool, pgstore.Config{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, pool, table
+}
+
+func TestConformance(t *testing.T) {
+	s, _, _ := testStore(t)
+	idempotencytest.Run(t, func(*testing.T) idempotency.Store { return s }, idempotencytest.Options{})
+}
+
+func TestMigrateTwiceRecordsOneVersion(t *testing.T) {
+	s, pool, table := testStore(t)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	var n, v int
+	err := pool.QueryRow(context.Background(), `SELECT count(*), max(version) FROM `+table+`_schema_version`).Scan(&n, &v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || v != pgstore.SchemaVersion {
+		t.Fatalf("version table holds %d rows up to version %d, want 1 row at %d", n, v, pgstore.SchemaVersion)
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	pool := testPool(t)
+	table := uniqueTable(t, pool)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			s, err := pgstore.New(pool, pgstore.Config{Table: table})
+			if err == nil {
+				err = s.Migrate(context.Background())
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Migrate: %v", err)
+		}
+	}
+}
+
+func TestMigrateRefusesANewerSchema(t *testing.T) {
+	s, pool, table := testStore(t)
+	if _, err := pool.Exec(context.Background(), `INSERT INTO `+table+`_schema_version (version) VALUES ($1)`, pgstore.SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Migrate(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Migrate over a newer schema: %v, want an error", err)
+	}
+}
+
+func TestSchemaQualifiedTable(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	schema := "rebound_idem_schema_" + idempotency.NewToken()[:12]
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`) })
+	s, err := pgstore.New(pool, pgstore.Config{Table: schema + ".keys"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(ctx, "k", "fp", time.Now(), time.Minute, time.Hour)
+	if err != nil || !c.Claimed {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.keys`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%s.keys holds %d rows (%v), want 1", schema, n, err)
+	}
+}
+
+func TestNewValidatesTheTable(t *testing.T) {
+	// New checks names without a connection; a pool that never connects
+	// will do.
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for _, table := range []string{"", "keys", "app.keys", "_x9"} {
+		if _, err := pgstore.New(pool, pgstore.Config{Table: table}); err != nil {
+			t.Errorf("Table %q: %v", table, err)
+		}
+	}
+	for _, table := range []string{"Keys", "1keys", "a.b.c", "keys;drop", `"keys"`, ".keys", "app.", strings.Repeat("k", 49)} {
+		_, err := pgstore.New(pool, pgstore.Config{Table: table})
+		if err == nil || !strings.Contains(err.Error(), "Config.Table") {
+			t.Errorf("Table %q: %v, want an error naming Config.Table", table, err)
+		}
+	}
+	if _, err := pgstore.New(nil, pgstore.Config{}); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+}
+
+func TestNilHeaderAndEmptyBodyRoundTrip(t *testing.T) {
+	s, _, _ := testStore(t)
+	ctx, now := context.Background(), time.Now()
+	c, err := s.Claim(ctx, "k", "fp", now, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, "k", c.Token, idempotency.Response{Status: 204}, now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	c, err = s.Claim(ctx, "k", "fp", now, time.Minute, time.Hour)
+	if err != nil || c.Claimed {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if r := c.Existing.Response; r.Status != 204 || r.Header != nil || len(r.Body) != 0 {
+		t.Fatalf("replayed %+v, want 204 with no header and no body", r)
+	}
+}
+
+func BenchmarkClaim(b *testing.B) {
+	s, _, _ := testStore(b)
+	ctx, now := context.Background(), time.Now()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.Claim(ctx, fmt.Sprint("k", i), "fp", now, time.Minute, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

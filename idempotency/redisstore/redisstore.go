@@ -1,0 +1,102 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rebound-go/rebound/idempotency"
+)
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "rebound:idem:"
+
+// slack is added to a record's time to live for its native Redis expiry,
+// so that clock skew between the callers and Redis, and the time a call
+// spends on the way, never let Redis delete a record that is still alive
+// by the callers' clocks.
+const slack = time.Minute
+
+// Options configures a Store. The zero value means the defaults.
+type Options struct {
+	// Prefix is put before every key. Default "rebound:idem:". On Redis
+	// Cluster a prefix with a hash tag, such as "{idem}:", puts every
+	// record in one slot; without one, records spread over the cluster.
+	Prefix string
+}
+
+// Store is an idempotency.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+var _ idempotency.Store = (*Store)(nil)
+
+// New returns a Store keeping its records in client, a *redis.Client,
+// *redis.ClusterClient, *redis.Ring or failover client. The Store does not
+// own client: closing it is the caller's business.
+func New(client redis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	return &Store{client: client, prefix: opts.Prefix}
+}
+
+// Claim implements idempotency.Store.
+func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Time, lease, ttl time.Duration) (idempotency.Claim, error) {
+	token := idempotency.NewToken()
+	res, err := claimScript.Run(ctx, s.client, []string{s.prefix + key},
+		fingerprint, token, formatTime(now), formatTime(now.Add(lease)), formatTime(now.Add(ttl)), expiryMillis(ttl),
+	).Result()
+	if err != nil {
+		return idempotency.Claim{}, fmt.Errorf("redisstore: claim %q: %w", key, err)
+	}
+	switch res := res.(type) {
+	case int64:
+		return idempotency.Claim{Claimed: true, Token: token}, nil
+	case []any:
+		r, err := decodeRecord(key, res)
+		if err != nil {
+			return idempotency.Claim{}, fmt.Errorf("redisstore: claim %q: %w", key, err)
+		}
+		return idempotency.Claim{Existing: r}, nil
+	}
+	return idempotency.Claim{}, fmt.Errorf("redisstore: claim %q: unexpected reply %T", key, res)
+}
+
+// Extend implements idempotency.Store.
+func (s *Store) Extend(ctx context.Context, key, token string, now time.Time, lease time.Duration) error {
+	return s.fenced(ctx, "extend", extendScript, key, token, formatTime(now.Add(lease)))
+}
+
+// Complete implements idempotency.Store.
+func (s *Store) Complete(ctx context.Context, key, token string, resp idempotency.Response, now time.Time, ttl time.Duration) error {
+	return s.fenced(ctx, "complete", completeScript, key, token,
+		formatTime(now.Add(ttl)), expiryMillis(ttl), strconv.Itoa(resp.Status), encodeHeader(resp.Header), resp.Body)
+}
+
+// Release implements idempotency.Store.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	return s.fenced(ctx, "release", releaseScript, key, token)
+}
+
+// Reap implements idempotency.Store. Redis deletes expired records by
+// itself, so Reap does nothing and returns 0.
+func (s *Store) Reap(context.Context, time.Time) (int, error) { return 0, nil }
+
+// fenced runs one of the scripts that need the key held in flight by
+// token, which return 1 on success and 0 when the lease is lost.
+func (s *Store) fenced(ctx context.Context, op string, script *redis.Script, key, token string, args ...any) error {
+	n, err := script.Run(ctx, s.client, []string{s.prefix + key}, append([]any{token}, args...)...).Int64()
+	if err != nil {
+		return fmt.Errorf("redisstore: %s %q: %w", op, key, err)
+	}
+	if n != 1 {
+		return idempotency.ErrLeaseLost
+	}
+	return nil
+}

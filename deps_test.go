@@ -13,7 +13,7 @@ func TestCoreImportsOnlyTheStandardLibrary(t *testing.T) {
 		t.Skip("the go command is not on PATH")
 	}
 	allowed := map[string]bool{"github.com/rebound-go/rebound": true}
-	for _, pkg := range []string{"github.com/rebound-go/rebound", "github.com/rebound-go/rebound/reboundhttp"} {
+	for _, pkg := range []string{"github.com/rebound-go/rebound", "github.com/rebound-go/rebound/reboundhttp", "github.com/rebound-go/rebound/reboundsql"} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list %s: %v\n%s", pkg, err, out)

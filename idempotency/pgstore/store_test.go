@@ -18,6 +18,7 @@ import (
 
 // testURL returns the database of REBOUND_TEST_POSTGRES, or skips t.
 func testURL(t testing.TB) string {
+	t.Helper()
 	url := os.Getenv("REBOUND_TEST_POSTGRES")
 	if url == "" {
 		t.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
@@ -27,6 +28,7 @@ func testURL(t testing.TB) string {
 }
 
 func testPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), testURL(t))
 	if err != nil {
 		t.Fatal(err)

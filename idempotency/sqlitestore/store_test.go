@@ -1,0 +1,183 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/idempotency/idempotencytest"
+	"github.com/rebound-go/rebound/idempotency/sqlitestore"
+)
+
+// openDB opens a database file in t's temporary directory the way the
+// package doc recommends: WAL, so that readers never wait for the writer,
+// and a busy timeout, so that writers queue for SQLite's single write lock
+// instead of failing with SQLITE_BUSY. A file, not :memory:, because every
+// connection of the pool must see the same database.
+func openDB(t testing.TB) *sql.DB {
+	path := filepath.Join(t.TempDir(), "idem.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	// The first connection turns the new file to WAL. That switch takes a
+	// lock the busy timeout does not wait for, so connections opening
+	// together on a new file may fail with SQLITE_BUSY: open one first.
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func testStore(t testing.TB, db *sql.DB) *sqlitestore.Store {
+	s, err := sqlitestore.New(db, sqlitestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	s := testStore(t, openDB(t))
+	idempotencytest.Run(t, func(*testing.T) idempotency.Store { return s }, idempotencytest.Options{})
+}
+
+func TestJournalModeIsWAL(t *testing.T) {
+	var mode string
+	if err := openDB(t).QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode %q, %v; want wal", mode, err)
+	}
+}
+
+func TestMigrateTwiceRecordsOneVersion(t *testing.T) {
+	db := openDB(t)
+	s := testStore(t, db)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	var n, v int
+	if err := db.QueryRow(`SELECT count(*), max(version) FROM rebound_idempotency_schema_version`).Scan(&n, &v); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || v != sqlitestore.SchemaVersion {
+		t.Fatalf("version table holds %d rows up to version %d, want 1 row at %d", n, v, sqlitestore.SchemaVersion)
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	db := openDB(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			// Half share a Store, half build their own, as processes do.
+			s, err := sqlitestore.New(db, sqlitestore.Config{Table: fmt.Sprint("t", i%2)})
+			if err == nil {
+				err = s.Migrate(context.Background())
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Migrate: %v", err)
+		}
+	}
+}
+
+func TestMigrateRefusesANewerSchema(t *testing.T) {
+	db := openDB(t)
+	s := testStore(t, db)
+	if _, err := db.Exec(`INSERT INTO rebound_idempotency_schema_version (version) VALUES (?)`, sqlitestore.SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Migrate(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Migrate over a newer schema: %v, want an error", err)
+	}
+	// The failed Migrate rolled back and released the write lock.
+	if _, err := s.Claim(context.Background(), "k", "fp", time.Now(), time.Minute, time.Hour); err != nil {
+		t.Fatalf("claim after a failed Migrate: %v", err)
+	}
+}
+
+func TestNewValidatesTheTable(t *testing.T) {
+	db := openDB(t)
+	for _, table := range []string{"", "keys", "_x9"} {
+		if _, err := sqlitestore.New(db, sqlitestore.Config{Table: table}); err != nil {
+			t.Errorf("Table %q: %v", table, err)
+		}
+	}
+	for _, table := range []string{"Keys", "1keys", "main.keys", "keys;drop", `"keys"`, strings.Repeat("k", 49)} {
+		_, err := sqlitestore.New(db, sqlitestore.Config{Table: table})
+		if err == nil || !strings.Contains(err.Error(), "Config.Table") {
+			t.Errorf("Table %q: %v, want an error naming Config.Table", table, err)
+		}
+	}
+	if _, err := sqlitestore.New(nil, sqlitestore.Config{}); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+}
+
+func TestNilHeaderAndEmptyBodyRoundTrip(t *testing.T) {
+	s := testStore(t, openDB(t))
+	ctx, now := context.Background(), time.Now()
+	c, err := s.Claim(ctx, "k", "fp", now, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, "k", c.Token, idempotency.Response{Status: 204}, now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	c, err = s.Claim(ctx, "k", "fp", now, time.Minute, time.Hour)
+	if err != nil || c.Claimed {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if r := c.Existing.Response; r.Status != 204 || r.Header != nil || len(r.Body) != 0 {
+		t.Fatalf("replayed %+v, want 204 with no header and no body", r)
+	}
+}
+
+// Times are kept to the nanosecond: a lease ends exactly at now+lease.
+func TestTimesAreExact(t *testing.T) {
+	s := testStore(t, openDB(t))
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 123456789, time.UTC)
+	c, err := s.Claim(ctx, "k", "fp", t0, time.Nanosecond, time.Hour)
+	if err != nil || !c.Claimed {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	c2, err := s.Claim(ctx, "k", "fp", t0, time.Minute, time.Hour)
+	if err != nil || c2.Claimed || !c2.Existing.LockedUntil.Equal(t0.Add(time.Nanosecond)) {
+		t.Fatalf("claim within the lease: %+v, %v", c2, err)
+	}
+	if c3, err := s.Claim(ctx, "k", "fp", t0.Add(time.Nanosecond), time.Minute, time.Hour); err != nil || !c3.Claimed {
+		t.Fatalf("claim as the lease ends: %+v, %v", c3, err)
+	}
+}
+
+func BenchmarkClaim(b *testing.B) {
+	s := testStore(b, openDB(b))
+	ctx, now := context.Background(), time.Now()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.Claim(ctx, fmt.Sprint("k", i), "fp", now, time.Minute, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

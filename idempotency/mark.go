@@ -35,7 +35,9 @@ const MaxMarkIDLength = 255
 // It works on PostgreSQL and SQLite (the INSERT … ON CONFLICT DO NOTHING
 // both speak). Two concurrent transactions marking the same id: one wins,
 // the other blocks until the first ends, then sees false (or fails to
-// commit, under SERIALIZABLE).
+// commit, under SERIALIZABLE). On SQLite the waiting holds when the
+// transaction starts with a write lock: open the database with
+// _txlock=immediate, or make MarkTx the transaction's first statement.
 func MarkTx(ctx context.Context, tx *sql.Tx, scope, id string) (bool, error) {
 	switch {
 	case scope == "" || id == "":

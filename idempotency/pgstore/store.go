@@ -78,19 +78,36 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		lockKey:  int64(h.Sum64()),
 	}
 	t := s.table
-	// A returned row means the key was claimed; the WHERE of DO UPDATE lets
-	// a claim take over only an expired key or an in-flight key past its
-	// lease. Under READ COMMITTED a conflicting INSERT waits for the
-	// concurrent writer and evaluates the WHERE against the committed row,
-	// so exactly one of concurrent claimers wins.
-	s.claim = `INSERT INTO ` + t + ` AS r (key, fingerprint, state, token, locked_until, expires_at)
-VALUES ($1, $2, 1, $3, $4, $5)
-ON CONFLICT (key) DO UPDATE SET
-	fingerprint = EXCLUDED.fingerprint, state = 1, token = EXCLUDED.token,
-	locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at,
-	status = 0, header = NULL, body = NULL
-WHERE r.expires_at <= $6 OR (r.state = 1 AND r.locked_until <= $6)
-RETURNING r.token`
+	// One statement, one round trip, either way. cur reads the key as the
+	// statement's snapshot sees it. When it is there and not claimable
+	// (completed, or in flight within its lease) the INSERT inserts
+	// nothing, so a replay writes nothing: no lock, no WAL, no commit
+	// flush, and the existing record is returned. Otherwise the INSERT
+	// claims it; the WHERE of DO UPDATE lets a claim take over only an
+	// expired key or an in-flight key past its lease. Under READ
+	// COMMITTED a conflicting INSERT waits for the concurrent writer and
+	// evaluates the WHERE against the committed row, so exactly one of
+	// concurrent claimers wins; a loser whose snapshot predates the
+	// winner's row gets no row at all and reads the record again.
+	s.claim = `WITH cur AS (
+	SELECT fingerprint, state, token, locked_until, expires_at, status, header, body
+	FROM ` + t + ` WHERE key = $1
+), ins AS (
+	INSERT INTO ` + t + ` AS r (key, fingerprint, state, token, locked_until, expires_at)
+	SELECT $1, $2, 1, $3, $4, $5
+	WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.expires_at > $6 AND (cur.state = 2 OR cur.locked_until > $6))
+	ON CONFLICT (key) DO UPDATE SET
+		fingerprint = EXCLUDED.fingerprint, state = 1, token = EXCLUDED.token,
+		locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at,
+		status = 0, header = NULL, body = NULL
+	WHERE r.expires_at <= $6 OR (r.state = 1 AND r.locked_until <= $6)
+	RETURNING r.token
+)
+SELECT true, ins.token, '', 0::smallint, $6::timestamptz, $6::timestamptz, 0, NULL::jsonb, NULL::bytea FROM ins
+UNION ALL
+SELECT false, cur.token, cur.fingerprint, cur.state, cur.locked_until, cur.expires_at, cur.status, cur.header, cur.body
+FROM cur
+WHERE NOT EXISTS (SELECT 1 FROM ins) AND cur.expires_at > $6 AND (cur.state = 2 OR cur.locked_until > $6)`
 	s.get = `SELECT fingerprint, state, token, locked_until, expires_at, status, header, body FROM ` + t + ` WHERE key = $1`
 	s.extend = `UPDATE ` + t + ` SET locked_until = $3 WHERE key = $1 AND token = $2 AND state = 1`
 	s.complete = `UPDATE ` + t + ` SET state = 2, status = $3, header = $4, body = $5, expires_at = $6 WHERE key = $1 AND token = $2 AND state = 1`
@@ -99,29 +116,48 @@ RETURNING r.token`
 	return s, nil
 }
 
-// claimAttempts bounds the INSERT-then-SELECT loop of Claim: the SELECT
-// misses only when the key was released or reaped between the two
-// statements, which a retry resolves.
+// claimAttempts bounds Claim's loop: the claim statement returns no row
+// only when a concurrent claimer's row appeared after its snapshot, and the
+// follow-up read misses only when that row was released or reaped in
+// between, which another round resolves.
 const claimAttempts = 3
 
-// Claim implements idempotency.Store.
+// Claim implements idempotency.Store. It takes one round trip, whether it
+// claims the key or returns the existing record.
 func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Time, lease, ttl time.Duration) (idempotency.Claim, error) {
 	for range claimAttempts {
 		token := idempotency.NewToken()
-		var got string
-		err := s.pool.QueryRow(ctx, s.claim, key, fingerprint, token, now.Add(lease), now.Add(ttl), now).Scan(&got)
+		var (
+			claimed bool
+			state   int16
+			status  int32
+			header  []byte
+		)
+		r := idempotency.Record{Key: key}
+		err := s.pool.QueryRow(ctx, s.claim, key, fingerprint, token, now.Add(lease), now.Add(ttl), now).
+			Scan(&claimed, &r.Token, &r.Fingerprint, &state, &r.LockedUntil, &r.ExpiresAt, &status, &header, &r.Response.Body)
 		if err == nil {
-			return idempotency.Claim{Claimed: true, Token: got}, nil
+			if claimed {
+				return idempotency.Claim{Claimed: true, Token: r.Token}, nil
+			}
+			r.State, r.Response.Status = idempotency.State(state), int(status)
+			r.LockedUntil, r.ExpiresAt = r.LockedUntil.UTC(), r.ExpiresAt.UTC()
+			if len(header) > 0 {
+				if err := json.Unmarshal(header, &r.Response.Header); err != nil {
+					return idempotency.Claim{}, fmt.Errorf("pgstore: claim %q: header: %w", key, err)
+				}
+			}
+			return idempotency.Claim{Existing: r}, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return idempotency.Claim{}, fmt.Errorf("pgstore: claim: %w", err)
 		}
+		// A concurrent claimer inserted the key after this statement's
+		// snapshot: read what it wrote.
 		rec, found, err := s.load(ctx, key)
 		if err != nil {
 			return idempotency.Claim{}, err
 		}
-		// Gone, or replaced by a record claimable at now (written by a
-		// caller with an earlier clock): claim again.
 		if found && !claimable(rec, now) {
 			return idempotency.Claim{Existing: rec}, nil
 		}

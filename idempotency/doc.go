@@ -10,7 +10,7 @@
 // gets the stored response with Idempotent-Replayed: true; a repeat while
 // the first still runs gets 409; the same key with a different request gets
 // 422; a missing (where required) or malformed key gets 400. Keys are
-// scoped per caller, expire after 24 h, and are locked in the Store with a
+// scoped per caller, expire after 24 h (a Reaper deletes them), and are locked in the Store with a
 // lease that a running request renews, so a crashed holder blocks its key
 // for at most one lease. 5xx responses and responses above 1 MiB are not
 // stored: the key is released and a retry runs the handler again. Errors

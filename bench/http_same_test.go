@@ -81,7 +81,7 @@ func TestHTTPSameSemantics(t *testing.T) {
 		for _, ctx := range []context.Context{context.Background(), t.Context()} {
 			rec.left = 0
 			getOnce(t, do, newReq(t, ctx))
-			max := reboundhttp.DefaultAttemptTimeout + reboundhttp.DefaultAttemptTimeout/64
+			max := reboundhttp.DefaultAttemptTimeout + reboundhttp.DefaultAttemptTimeout/32
 			if rec.left <= reboundhttp.DefaultAttemptTimeout-time.Second || rec.left > max {
 				t.Fatalf("attempt deadline %v away; want about %v", rec.left, reboundhttp.DefaultAttemptTimeout)
 			}

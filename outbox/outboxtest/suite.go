@@ -1,0 +1,376 @@
+// Package outboxtest is the conformance suite every outbox.Store must pass.
+package outboxtest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rebound-go/rebound/outbox"
+)
+
+// Harness gives the suite a fresh, empty outbox: the store, and a database
+// whose transactions Enqueue writes through.
+type Harness struct {
+	Store outbox.Store
+	DB    *sql.DB
+}
+
+// Run runs the suite; newHarness must return an empty outbox each time.
+func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
+	ctx := context.Background()
+	const lease = 30 * time.Second
+
+	enqueue := func(t *testing.T, h Harness, msgs ...outbox.Message) []string {
+		t.Helper()
+		tx, err := h.DB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := outbox.Enqueue(ctx, tx, msgs...)
+		if err != nil {
+			tx.Rollback()
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	claimIDs := func(t *testing.T, h Harness, now time.Time, limit int, skip ...string) map[string]outbox.Delivery {
+		t.Helper()
+		ds, err := h.Store.Claim(ctx, now, lease, limit, skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]outbox.Delivery{}
+		for _, d := range ds {
+			if _, dup := out[d.ID]; dup {
+				t.Fatalf("claim returned %s twice", d.ID)
+			}
+			out[d.ID] = d
+		}
+		return out
+	}
+	msg := func(dest, key string) outbox.Message {
+		return outbox.Message{Destination: dest, OrderingKey: key, Payload: []byte(`{"n":1}`), Headers: map[string]string{"Content-Type": "application/json"}}
+	}
+
+	t.Run("EnqueueJoinsTheTransaction", func(t *testing.T) {
+		h := newHarness(t)
+		tx, _ := h.DB.BeginTx(ctx, nil)
+		if _, err := outbox.Enqueue(ctx, tx, msg("a", "")); err != nil {
+			t.Fatal(err)
+		}
+		tx.Rollback()
+		ids := enqueue(t, h, msg("a", ""), msg("b", ""))
+		got := claimIDs(t, h, time.Now().Add(time.Second), 10)
+		if len(got) != 2 || got[ids[0]].ID == "" || got[ids[1]].ID == "" {
+			t.Fatalf("claimed %v, want only the committed %v", keys(got), ids)
+		}
+		d := got[ids[0]]
+		if d.State != outbox.Delivering || d.Attempt != 1 || string(d.Payload) != `{"n":1}` || d.Headers["Content-Type"] != "application/json" || d.Destination != "a" {
+			t.Fatalf("delivery %+v", d.Record)
+		}
+	})
+
+	t.Run("ClaimLeasesAndFences", func(t *testing.T) {
+		h := newHarness(t)
+		id := enqueue(t, h, msg("a", ""))[0]
+		t0 := time.Now().Add(time.Second)
+		first := claimIDs(t, h, t0, 10)
+		if len(first) != 1 || first[id].Attempt != 1 {
+			t.Fatalf("first claim %v", first)
+		}
+		if again := claimIDs(t, h, t0.Add(lease-time.Second), 10); len(again) != 0 {
+			t.Fatalf("a leased message was claimed again: %v", again)
+		}
+		// The lease ends: another relay claims it with attempt 2.
+		second := claimIDs(t, h, t0.Add(lease), 10)
+		if second[id].Attempt != 2 {
+			t.Fatalf("reclaim %v", second)
+		}
+		// The first relay wakes up: it can no longer record anything.
+		for name, err := range map[string]error{
+			"sent":    h.Store.MarkSent(ctx, id, 1, t0),
+			"retry":   h.Store.MarkRetry(ctx, id, 1, t0, "x", 503),
+			"dead":    h.Store.MarkDead(ctx, id, 1, "permanent", "x", 400),
+			"extend":  h.Store.Extend(ctx, id, 1, t0.Add(time.Hour)),
+			"release": h.Store.Release(ctx, id, 1, t0),
+		} {
+			if !errors.Is(err, outbox.ErrStale) {
+				t.Errorf("stale %s: %v, want ErrStale", name, err)
+			}
+		}
+		if err := h.Store.MarkSent(ctx, id, 2, t0.Add(lease)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := h.Store.Get(ctx, id)
+		if err != nil || r.State != outbox.Sent || r.Attempt != 2 || r.SentAt.IsZero() {
+			t.Fatalf("after sending: %+v, %v", r, err)
+		}
+		if err := h.Store.MarkSent(ctx, id, 2, t0); !errors.Is(err, outbox.ErrStale) {
+			t.Fatalf("recording twice: %v", err)
+		}
+	})
+
+	t.Run("ExtendKeepsTheLease", func(t *testing.T) {
+		h := newHarness(t)
+		id := enqueue(t, h, msg("a", ""))[0]
+		t0 := time.Now().Add(time.Second)
+		claimIDs(t, h, t0, 10)
+		if err := h.Store.Extend(ctx, id, 1, t0.Add(2*lease)); err != nil {
+			t.Fatal(err)
+		}
+		if got := claimIDs(t, h, t0.Add(lease+time.Second), 10); len(got) != 0 {
+			t.Fatal("an extended lease was claimed")
+		}
+	})
+
+	t.Run("RetryWaitsUntilItsTime", func(t *testing.T) {
+		h := newHarness(t)
+		id := enqueue(t, h, msg("a", ""))[0]
+		t0 := time.Now().Add(time.Second)
+		claimIDs(t, h, t0, 10)
+		if err := h.Store.MarkRetry(ctx, id, 1, t0.Add(time.Minute), "503 Service Unavailable", 503); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := h.Store.Get(ctx, id)
+		if r.State != outbox.Retrying || r.LastStatus != 503 || r.LastError != "503 Service Unavailable" {
+			t.Fatalf("after retry: %+v", r)
+		}
+		if got := claimIDs(t, h, t0.Add(time.Minute-time.Second), 10); len(got) != 0 {
+			t.Fatal("claimed before its next attempt")
+		}
+		if got := claimIDs(t, h, t0.Add(time.Minute), 10); got[id].Attempt != 2 {
+			t.Fatalf("not claimed at its next attempt: %v", got)
+		}
+	})
+
+	t.Run("DeadReplayDiscard", func(t *testing.T) {
+		h := newHarness(t)
+		ids := enqueue(t, h, msg("a", ""), msg("a", ""), msg("b", ""))
+		t0 := time.Now().Add(time.Second)
+		claimIDs(t, h, t0, 10)
+		for _, id := range ids {
+			if err := h.Store.MarkDead(ctx, id, 1, "permanent", "400 Bad Request", 400); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, _ := h.Store.Get(ctx, ids[0])
+		if r.State != outbox.Dead || r.DeadReason != "permanent" || r.LastStatus != 400 {
+			t.Fatalf("dead record %+v", r)
+		}
+		if got := claimIDs(t, h, t0.Add(time.Hour), 10); len(got) != 0 {
+			t.Fatal("a dead message was claimed")
+		}
+		if err := h.Store.Replay(ctx, ids[0], t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Store.Replay(ctx, ids[0], t0); !errors.Is(err, outbox.ErrNotDead) {
+			t.Fatalf("replaying a pending message: %v", err)
+		}
+		got := claimIDs(t, h, t0.Add(time.Second), 10)
+		if len(got) != 1 || got[ids[0]].Attempt != 1 {
+			t.Fatalf("after replay: %v", got)
+		}
+		n, err := h.Store.ReplayDead(ctx, outbox.Filter{Destination: "b"}, t0)
+		if err != nil || n != 1 {
+			t.Fatalf("bulk replay of b: %d, %v", n, err)
+		}
+		if err := h.Store.Discard(ctx, ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Store.Get(ctx, ids[1]); !errors.Is(err, outbox.ErrNotFound) {
+			t.Fatalf("discarded message: %v", err)
+		}
+		if err := h.Store.Discard(ctx, ids[2]); !errors.Is(err, outbox.ErrNotDead) {
+			t.Fatalf("discarding a pending message: %v", err)
+		}
+	})
+
+	t.Run("ReleaseGivesTheAttemptBack", func(t *testing.T) {
+		h := newHarness(t)
+		id := enqueue(t, h, msg("a", ""))[0]
+		t0 := time.Now().Add(time.Second)
+		claimIDs(t, h, t0, 10)
+		if err := h.Store.Release(ctx, id, 1, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got := claimIDs(t, h, t0.Add(30*time.Second), 10); len(got) != 0 {
+			t.Fatal("claimed before its release time")
+		}
+		if got := claimIDs(t, h, t0.Add(time.Minute), 10); got[id].Attempt != 1 {
+			t.Fatalf("a released message spent an attempt: %v", got)
+		}
+	})
+
+	t.Run("OrderingKeysAreFIFOAndIndependent", func(t *testing.T) {
+		h := newHarness(t)
+		k := enqueue(t, h, msg("a", "order-1"), msg("a", "order-1"), msg("a", "order-1"))
+		other := enqueue(t, h, msg("a", "order-2"), msg("a", ""))
+		t0 := time.Now().Add(time.Second)
+		got := claimIDs(t, h, t0, 10)
+		if len(got) != 3 || got[k[0]].ID == "" || got[other[0]].ID == "" || got[other[1]].ID == "" {
+			t.Fatalf("first claim %v: want the head of each key and the unkeyed one", keys(got))
+		}
+		// The head of order-1 fails: its key waits, others flow.
+		_ = h.Store.MarkRetry(ctx, k[0], 1, t0.Add(time.Minute), "503", 503)
+		_ = h.Store.MarkSent(ctx, other[0], 1, t0)
+		if got := claimIDs(t, h, t0.Add(time.Second), 10); len(got) != 0 {
+			t.Fatalf("a message behind a failing head was claimed: %v", keys(got))
+		}
+		got = claimIDs(t, h, t0.Add(time.Minute), 10)
+		if len(got) != 1 || got[k[0]].ID == "" {
+			t.Fatalf("retry of the head: %v", keys(got))
+		}
+		_ = h.Store.MarkSent(ctx, k[0], 2, t0.Add(time.Minute))
+		got = claimIDs(t, h, t0.Add(time.Minute), 10)
+		if len(got) != 1 || got[k[1]].ID == "" {
+			t.Fatalf("after the head: %v, want the second", keys(got))
+		}
+		// A dead message no longer holds its key.
+		_ = h.Store.MarkDead(ctx, k[1], 1, "permanent", "400", 400)
+		got = claimIDs(t, h, t0.Add(time.Minute), 10)
+		if len(got) != 1 || got[k[2]].ID == "" {
+			t.Fatalf("after a dead message: %v, want the third", keys(got))
+		}
+	})
+
+	t.Run("SkipDestinationsAndNotBefore", func(t *testing.T) {
+		h := newHarness(t)
+		ids := enqueue(t, h, msg("open-breaker", ""), msg("healthy", ""))
+		later := msg("healthy", "")
+		later.NotBefore = time.Now().Add(time.Hour)
+		lid := enqueue(t, h, later)[0]
+		t0 := time.Now().Add(time.Second)
+		got := claimIDs(t, h, t0, 10, "open-breaker")
+		if len(got) != 1 || got[ids[1]].ID == "" {
+			t.Fatalf("claimed %v, want only the healthy destination's due message", keys(got))
+		}
+		if got := claimIDs(t, h, t0.Add(2*time.Hour), 10); got[ids[0]].ID == "" || got[lid].ID == "" {
+			t.Fatalf("later claim %v", keys(got))
+		}
+	})
+
+	t.Run("ListStatsPrune", func(t *testing.T) {
+		h := newHarness(t)
+		ids := enqueue(t, h, msg("a", ""), msg("a", ""), msg("a", ""), msg("b", ""))
+		t0 := time.Now().Add(time.Second)
+		claimIDs(t, h, t0, 2)
+		_ = h.Store.MarkSent(ctx, ids[0], 1, t0)
+		_ = h.Store.MarkDead(ctx, ids[1], 1, "permanent", "400", 400)
+		st, err := h.Store.Stats(ctx, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byDest := map[string]outbox.DestinationStats{}
+		for _, s := range st {
+			byDest[s.Destination] = s
+		}
+		a := byDest["a"]
+		if a.Sent != 1 || a.Dead != 1 || a.Pending != 1 || byDest["b"].Pending != 1 || a.OldestUnsent.IsZero() {
+			t.Fatalf("stats %+v", st)
+		}
+		var all []string
+		f := outbox.Filter{Destination: "a", Limit: 2}
+		for {
+			recs, next, err := h.Store.List(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				all = append(all, r.ID)
+			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if fmt.Sprint(all) != fmt.Sprint(ids[:3]) {
+			t.Fatalf("paged list %v, want %v in enqueue order", all, ids[:3])
+		}
+		dead, _, _ := h.Store.List(ctx, outbox.Filter{State: outbox.Dead})
+		if len(dead) != 1 || dead[0].ID != ids[1] {
+			t.Fatalf("dead list %v", dead)
+		}
+		n, err := h.Store.Prune(ctx, t0.Add(time.Second))
+		if err != nil || n != 1 {
+			t.Fatalf("prune: %d, %v", n, err)
+		}
+		if _, err := h.Store.Get(ctx, ids[0]); !errors.Is(err, outbox.ErrNotFound) {
+			t.Fatal("a pruned message is still there")
+		}
+		if _, err := h.Store.Get(ctx, ids[1]); err != nil {
+			t.Fatal("a dead message was pruned")
+		}
+	})
+
+	t.Run("ConcurrentClaimsNeverShare", func(t *testing.T) {
+		h := newHarness(t)
+		var msgs []outbox.Message
+		for i := 0; i < 200; i++ {
+			msgs = append(msgs, msg(fmt.Sprint("d", i%4), ""))
+		}
+		enqueue(t, h, msgs...)
+		t0 := time.Now().Add(time.Second)
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 10; i++ {
+					ds, err := h.Store.Claim(ctx, t0, lease, 5, nil)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					for _, d := range ds {
+						seen[d.ID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) != 200 {
+			t.Fatalf("%d of 200 messages claimed", len(seen))
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Fatalf("%s claimed %d times", id, n)
+			}
+		}
+	})
+
+	t.Run("InvalidMessagesAreRefused", func(t *testing.T) {
+		h := newHarness(t)
+		tx, _ := h.DB.BeginTx(ctx, nil)
+		defer tx.Rollback()
+		var fe *outbox.FieldError
+		if _, err := outbox.Enqueue(ctx, tx, outbox.Message{}); !errors.As(err, &fe) || fe.Field != "Destination" {
+			t.Fatalf("no destination: %v", err)
+		}
+		if _, err := outbox.Enqueue(ctx, tx, outbox.Message{Destination: "a", Payload: make([]byte, outbox.MaxPayloadBytes+1)}); !errors.As(err, &fe) || fe.Field != "Payload" {
+			t.Fatalf("big payload: %v", err)
+		}
+		if _, err := h.Store.Get(ctx, "missing"); !errors.Is(err, outbox.ErrNotFound) {
+			t.Fatalf("missing: %v", err)
+		}
+	})
+}
+
+func keys(m map[string]outbox.Delivery) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,446 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rebound-go/rebound"
+)
+
+// Sender delivers one message. A nil error means delivered. Errors are
+// classified like rebound's: Logic errors (a 4xx, an unknown destination)
+// kill the message at once; any other error schedules a retry, after the
+// wait a rebound.RetryAfter mark (or a Classified error) asks for, if any.
+type Sender interface {
+	Send(ctx context.Context, d Delivery) error
+}
+
+// SenderFunc adapts a function to the Sender interface.
+type SenderFunc func(ctx context.Context, d Delivery) error
+
+// Send calls f.
+func (f SenderFunc) Send(ctx context.Context, d Delivery) error { return f(ctx, d) }
+
+// Defaults of RelayConfig.
+const (
+	DefaultWorkers       = 16
+	DefaultLease         = 30 * time.Second
+	DefaultPollInterval  = 500 * time.Millisecond
+	DefaultMaxAttempts   = 20
+	DefaultMaxAge        = 72 * time.Hour
+	DefaultMaxRetryAfter = time.Hour
+)
+
+// DefaultBackoff is the durable retry schedule: 5 s doubling up to 1 h,
+// with full jitter.
+var DefaultBackoff = rebound.Exponential{Initial: 5 * time.Second, Max: time.Hour}
+
+// RelayConfig configures a Relay. Store and Sender are required; every
+// other zero field means its default.
+type RelayConfig struct {
+	Store  Store
+	Sender Sender
+	// Workers bounds concurrent deliveries. Default 16.
+	Workers int
+	// BatchSize bounds the messages claimed at once. Default Workers.
+	BatchSize int
+	// Lease is how long a claimed message is held; a delivery renews it
+	// every Lease/3, and a relay that dies loses it after Lease. Default
+	// 30 s.
+	Lease time.Duration
+	// PollInterval is how often an idle relay looks for due messages (a
+	// Store that is a Waker wakes it sooner). Default 500 ms.
+	PollInterval time.Duration
+	// MaxAttempts kills a message after this many attempts. Default 20.
+	MaxAttempts int
+	// MaxAge kills a message this long after it was enqueued. Default 72 h.
+	MaxAge time.Duration
+	// Backoff computes the wait before each retry. Default DefaultBackoff.
+	Backoff rebound.Backoff
+	// MaxRetryAfter caps a wait the receiver asks for; longer requests
+	// wait the cap. Default 1 h.
+	MaxRetryAfter time.Duration
+	// Classifiers run before rebound's built-in rules.
+	Classifiers []rebound.Classifier
+	// Breakers, when set, gives each destination a circuit breaker: while
+	// it is open the destination's messages wait without spending
+	// attempts, and other destinations keep flowing.
+	Breakers *rebound.Breakers
+	// OnDead runs once each time a message goes dead: the guide's
+	// compensation. It runs on the delivering goroutine; keep it short.
+	OnDead func(ctx context.Context, r Record)
+	// Observer receives an event per attempt, retry and final outcome,
+	// with the destination as the endpoint.
+	Observer rebound.Observer
+	// Logger receives relay problems. Default slog.Default().
+	Logger *slog.Logger
+	// Rand draws jitter. Default math/rand/v2.Float64.
+	Rand func() float64
+}
+
+// Relay claims due messages from a Store and delivers them through a
+// Sender, recording every outcome: a start/stop service. Any number of
+// relays may share one PostgreSQL store.
+type Relay struct {
+	cfg    RelayConfig
+	policy rebound.Policy // for classification only
+
+	mu               sync.Mutex
+	cancel           context.CancelCauseFunc
+	cancelDeliveries context.CancelFunc
+	done             chan struct{}
+	skip             map[string]time.Time // destinations whose breaker is open, until
+}
+
+// NewRelay returns a relay, or a *rebound.ConfigError naming the first
+// invalid field.
+func NewRelay(cfg RelayConfig) (*Relay, error) {
+	bad := func(field, problem string) (*Relay, error) {
+		return nil, &rebound.ConfigError{Field: "outbox.RelayConfig." + field, Problem: problem}
+	}
+	switch {
+	case cfg.Store == nil:
+		return bad("Store", "required")
+	case cfg.Sender == nil:
+		return bad("Sender", "required")
+	case cfg.Workers < 0 || cfg.Workers > 10000:
+		return bad("Workers", "want 0 (default 16) to 10000, got "+strconv.Itoa(cfg.Workers))
+	case cfg.BatchSize < 0 || cfg.BatchSize > 10000:
+		return bad("BatchSize", "want 0 (default Workers) to 10000, got "+strconv.Itoa(cfg.BatchSize))
+	case cfg.MaxAttempts < 0 || cfg.MaxAttempts > rebound.MaxAttemptsLimit:
+		return bad("MaxAttempts", "want 0 (default 20) to "+strconv.Itoa(rebound.MaxAttemptsLimit)+", got "+strconv.Itoa(cfg.MaxAttempts))
+	case cfg.Lease < 0 || cfg.PollInterval < 0 || cfg.MaxAge < 0 || cfg.MaxRetryAfter < 0:
+		return bad("Lease", "durations must be 0 (the default) or positive")
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = cfg.Workers
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.MaxRetryAfter == 0 {
+		cfg.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	return &Relay{cfg: cfg, policy: rebound.Policy{Classifiers: cfg.Classifiers}, skip: map[string]time.Time{}}, nil
+}
+
+// Start begins claiming and delivering until Stop or until ctx ends.
+func (r *Relay) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done != nil {
+		return errors.New("outbox: Relay already started")
+	}
+	claimCtx, cancel := context.WithCancelCause(ctx)
+	// Deliveries outlive the claim loop: Stop lets them finish, and cancels
+	// them only when its own context ends.
+	deliverCtx, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel, r.cancelDeliveries, r.done = cancel, cancelDeliveries, make(chan struct{})
+	go r.run(claimCtx, deliverCtx, r.done)
+	return nil
+}
+
+// Stop stops claiming and lets in-flight deliveries finish until ctx ends;
+// then it cancels them, and a canceled delivery's message is released with
+// its attempt given back. Stop returns when every goroutine has ended.
+// Stopping twice, or a relay never started, is fine.
+func (r *Relay) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	done, cancel, cancelDeliveries := r.done, r.cancel, r.cancelDeliveries
+	r.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	cancel(errStopping)
+	select {
+	case <-done:
+		cancelDeliveries()
+		return nil
+	case <-ctx.Done():
+		cancelDeliveries()
+		<-done
+		return ctx.Err()
+	}
+}
+
+var errStopping = errors.New("outbox: relay stopping")
+
+func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
+	defer close(done)
+	var wg sync.WaitGroup
+	defer wg.Wait() // deliveries finish (or are canceled by Stop)
+	slots := make(chan struct{}, r.cfg.Workers)
+	freed := make(chan struct{}, 1)
+	wake := make(chan struct{}, 1)
+	if waker, ok := r.cfg.Store.(Waker); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.listen(ctx, waker, wake)
+		}()
+	}
+	for ctx.Err() == nil {
+		n := min(r.cfg.Workers-len(slots), r.cfg.BatchSize)
+		var claimed []Delivery
+		if n > 0 {
+			now := time.Now()
+			var err error
+			claimed, err = r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, r.skipped(now))
+			if err != nil && ctx.Err() == nil {
+				r.cfg.Logger.Warn("outbox: claiming messages failed", "error", err.Error())
+			}
+		}
+		for _, d := range claimed {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func(d Delivery) {
+				defer wg.Done()
+				r.deliver(deliverCtx, d)
+				<-slots
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+			}(d)
+		}
+		if n > 0 && len(claimed) == n {
+			continue // a full batch: more may be due now
+		}
+		t := time.NewTimer(r.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-wake:
+		case <-freed:
+		}
+		t.Stop()
+	}
+}
+
+// listen turns the store's notifications into wake-ups.
+func (r *Relay) listen(ctx context.Context, waker Waker, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		if err := waker.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.cfg.Logger.Warn("outbox: waiting for notifications failed; polling meanwhile", "error", err.Error())
+			t := time.NewTimer(r.cfg.PollInterval)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// skipped lists the destinations whose breaker was open, until then.
+func (r *Relay) skipped(now time.Time) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for d, until := range r.skip {
+		if now.Before(until) {
+			out = append(out, d)
+		} else {
+			delete(r.skip, d)
+		}
+	}
+	return out
+}
+
+// deliver runs one attempt and records its outcome.
+func (r *Relay) deliver(ctx context.Context, d Delivery) {
+	bg := context.WithoutCancel(ctx)
+	var done func(error)
+	if r.cfg.Breakers != nil {
+		b := r.cfg.Breakers.Get(d.Destination)
+		var err error
+		if done, err = b.Allow(); err != nil {
+			// Open: wait without spending the attempt, and stop claiming
+			// this destination for a while.
+			wait := min(b.Config().OpenFor, 5*time.Second)
+			now := time.Now()
+			r.mu.Lock()
+			r.skip[d.Destination] = now.Add(wait)
+			r.mu.Unlock()
+			r.record("release", d, r.cfg.Store.Release(bg, d.ID, d.Attempt, now.Add(wait)))
+			return
+		}
+	}
+
+	// Renew the lease while the delivery runs; losing it cancels the
+	// delivery.
+	dctx, cancel := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(r.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-dctx.Done():
+				return
+			case <-t.C:
+				if err := r.cfg.Store.Extend(bg, d.ID, d.Attempt, time.Now().Add(r.cfg.Lease)); err != nil {
+					if errors.Is(err, ErrStale) {
+						cancel(err)
+						return
+					}
+					r.cfg.Logger.Warn("outbox: renewing a lease failed", "id", d.ID, "error", err.Error())
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	err := r.cfg.Sender.Send(dctx, d)
+	lost := context.Cause(dctx)
+	cancel(nil)
+	<-renewed
+	dur := time.Since(start)
+
+	if errors.Is(lost, ErrStale) {
+		r.cfg.Logger.Warn("outbox: lease lost during delivery; another relay owns the message", "id", d.ID, "attempt", d.Attempt)
+		if done != nil {
+			done(context.Canceled)
+		}
+		return
+	}
+	var cl rebound.Classification
+	if err != nil {
+		if ctx.Err() != nil {
+			// Stopping: give the message back untouched.
+			if done != nil {
+				done(context.Canceled)
+			}
+			r.record("release", d, r.cfg.Store.Release(bg, d.ID, d.Attempt, time.Now()))
+			return
+		}
+		cl = r.policy.Classify(err)
+		if cl.Class == rebound.Canceled {
+			// The relay is not stopping, so the sender's own deadline
+			// ran out: the receiver did not answer in time.
+			cl = rebound.Classification{Class: rebound.Connection, Retryable: true, MaybeProcessed: true}
+		}
+	}
+	if done != nil {
+		done(err)
+	}
+	r.observe(bg, rebound.Event{Kind: rebound.AttemptFinished, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Duration: dur, Elapsed: time.Since(d.CreatedAt)})
+	now := time.Now()
+	switch {
+	case err == nil:
+		if r.record("sent", d, r.cfg.Store.MarkSent(bg, d.ID, d.Attempt, now)) {
+			r.observe(bg, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: d.Attempt, Result: rebound.ResultSuccess, Elapsed: now.Sub(d.CreatedAt)})
+		}
+	case cl.Class == rebound.Logic || (!cl.Retryable && !cl.Marked):
+		r.kill(bg, d, "permanent", err, rebound.ReasonPermanent, cl.Class)
+	case d.Attempt >= r.cfg.MaxAttempts:
+		r.kill(bg, d, "exhausted", err, rebound.ReasonExhausted, cl.Class)
+	default:
+		wait := cl.RetryAfter
+		if wait <= 0 {
+			wait = r.cfg.Backoff.Delay(d.Attempt, 0, r.cfg.Rand())
+		}
+		wait = min(max(wait, 0), r.cfg.MaxRetryAfter)
+		next := now.Add(wait)
+		if next.Sub(d.CreatedAt) >= r.cfg.MaxAge {
+			r.kill(bg, d, "deadline", err, rebound.ReasonDeadline, cl.Class)
+			return
+		}
+		if r.record("retry", d, r.cfg.Store.MarkRetry(bg, d.ID, d.Attempt, next, errText(err), statusOf(err))) {
+			r.observe(bg, rebound.Event{Kind: rebound.RetryScheduled, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Wait: wait, Elapsed: now.Sub(d.CreatedAt)})
+		}
+	}
+}
+
+func (r *Relay) kill(ctx context.Context, d Delivery, reason string, err error, why rebound.Reason, class rebound.Class) {
+	if !r.record("dead", d, r.cfg.Store.MarkDead(ctx, d.ID, d.Attempt, reason, errText(err), statusOf(err))) {
+		return
+	}
+	result := rebound.ResultGaveUp
+	if why == rebound.ReasonPermanent {
+		result = rebound.ResultFailure
+	}
+	r.observe(ctx, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: d.Attempt, Class: class, Err: err, Result: result, Reason: why, Elapsed: time.Since(d.CreatedAt)})
+	r.cfg.Logger.Warn("outbox: message dead", "id", d.ID, "destination", d.Destination, "reason", reason, "attempts", d.Attempt, "error", errText(err))
+	if r.cfg.OnDead != nil {
+		rec := d.Record
+		rec.State, rec.DeadReason, rec.LastError, rec.LastStatus = Dead, reason, errText(err), statusOf(err)
+		r.cfg.OnDead(ctx, rec)
+	}
+}
+
+// record logs a failed state change and reports whether it took effect.
+func (r *Relay) record(what string, d Delivery, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrStale):
+		r.cfg.Logger.Warn("outbox: stale outcome dropped: the message was claimed again meanwhile", "id", d.ID, "attempt", d.Attempt, "outcome", what)
+	default:
+		r.cfg.Logger.Error("outbox: recording an outcome failed; the lease will expire and the message be retried", "id", d.ID, "attempt", d.Attempt, "outcome", what, "error", err.Error())
+	}
+	return false
+}
+
+func (r *Relay) observe(ctx context.Context, e rebound.Event) {
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.Observe(ctx, e)
+	}
+}
+
+// maxErrorText bounds the error text stored with a message.
+const maxErrorText = 1 << 10
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if len(s) > maxErrorText {
+		s = s[:maxErrorText]
+	}
+	return s
+}
+
+// statusOf returns the HTTP status an error carries, if any.
+func statusOf(err error) int {
+	var s interface{ HTTPStatus() int }
+	if errors.As(err, &s) {
+		return s.HTTPStatus()
+	}
+	return 0
+}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rebound-go/rebound"
@@ -95,6 +96,16 @@ type Relay struct {
 	cancelDeliveries context.CancelFunc
 	done             chan struct{}
 	skip             map[string]time.Time // destinations whose breaker is open, until
+	lastPoll         atomic.Int64         // Unix nanoseconds of the last successful claim
+}
+
+// LastPoll returns when the relay last claimed successfully (whether or not
+// anything was due): its heartbeat. Zero before the first claim.
+func (r *Relay) LastPoll() time.Time {
+	if n := r.lastPoll.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // NewRelay returns a relay, or a *rebound.ConfigError naming the first
@@ -212,7 +223,10 @@ func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
 			now := time.Now()
 			var err error
 			claimed, err = r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, r.skipped(now))
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err == nil:
+				r.lastPoll.Store(now.UnixNano())
+			case ctx.Err() == nil:
 				r.cfg.Logger.Warn("outbox: claiming messages failed", "error", err.Error())
 			}
 		}

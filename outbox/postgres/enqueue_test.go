@@ -1,0 +1,110 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/postgres"
+)
+
+func TestEnqueueInAPgxTransaction(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rolledBack, err := postgres.Enqueue(ctx, tx, outbox.Message{Destination: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Get(ctx, rolledBack[0]); !errors.Is(err, outbox.ErrNotFound) {
+		t.Fatalf("a rolled back message: %v, want ErrNotFound", err)
+	}
+
+	tx, err = e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := postgres.Enqueue(ctx, tx,
+		outbox.Message{Destination: "a", Payload: []byte("1"), Headers: map[string]string{"X-N": "1"}},
+		outbox.Message{ID: "mine", Destination: "b", OrderingKey: "k"},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || ids[0] == "" || ids[1] != "mine" {
+		t.Fatalf("ids %v", ids)
+	}
+	// Not visible outside the transaction before it commits.
+	if _, err := e.store.Get(ctx, ids[0]); !errors.Is(err, outbox.ErrNotFound) {
+		t.Fatalf("an uncommitted message: %v, want ErrNotFound", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.store.Claim(ctx, time.Now().Add(time.Second), time.Minute, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 2 || ds[0].ID != ids[0] || ds[1].ID != ids[1] || string(ds[0].Payload) != "1" || ds[0].Headers["X-N"] != "1" || ds[1].OrderingKey != "k" {
+		t.Fatalf("claimed %+v", ds)
+	}
+}
+
+func TestEnqueueRefusesAllOnAnInvalidMessage(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var fe *outbox.FieldError
+	_, err = postgres.Enqueue(ctx, tx, outbox.Message{ID: "ok", Destination: "a"}, outbox.Message{})
+	if !errors.As(err, &fe) || fe.Field != "Destination" {
+		t.Fatalf("an invalid message: %v, want a FieldError on Destination", err)
+	}
+	// Nothing was sent: the transaction goes on.
+	if _, err := postgres.Enqueue(ctx, tx, outbox.Message{ID: "ok", Destination: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := postgres.Enqueue(ctx, tx); err != nil || len(ids) != 0 {
+		t.Fatalf("no messages: %v, %v", ids, err)
+	}
+	_, err = postgres.Enqueue(ctx, tx, outbox.Message{ID: "ok", Destination: "a"})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		t.Fatalf("a duplicate ID: %v, want a unique violation", err)
+	}
+}
+
+func BenchmarkEnqueue(b *testing.B) {
+	e := newEnv(b, nil)
+	ctx := context.Background()
+	msgs := make([]outbox.Message, 10)
+	for i := range msgs {
+		msgs[i] = outbox.Message{Destination: "a", Payload: []byte(`{"n":1}`)}
+	}
+	for b.Loop() {
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := postgres.Enqueue(ctx, tx, msgs...); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,233 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rebound-go/rebound/outbox"
+)
+
+// Channel is the PostgreSQL notification channel that every committed
+// enqueue notifies and Wait listens on.
+const Channel = outbox.Table
+
+// Store is an outbox.Store in the PostgreSQL table outbox.Table, through a
+// pgxpool.Pool. It is safe for concurrent use by any number of goroutines
+// and processes sharing the database. It is also an outbox.Waker; Close
+// releases the connection Wait listens on.
+type Store struct {
+	pool   *pgxpool.Pool
+	listen listener
+}
+
+var (
+	_ outbox.Store = (*Store)(nil)
+	_ outbox.Waker = (*Store)(nil)
+)
+
+// New returns a Store that keeps the outbox in pool's database, in the
+// first schema of its search_path. Call Migrate once before use to create
+// the table. The pool stays the caller's: Close does not close it.
+func New(pool *pgxpool.Pool) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("outbox/postgres: New needs a pool")
+	}
+	return &Store{pool: pool}, nil
+}
+
+// columns are the columns of a Record, in scanRecord's order.
+const columns = `seq, id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status`
+
+// claimSQL leases due messages in one statement. The CTE picks them, oldest
+// first, and locks them with SKIP LOCKED, so that concurrent claimers pass
+// over each other's rows instead of waiting for them; a row that another
+// claimer changed and committed since this statement's snapshot is locked
+// in its new version and checked against the WHERE again, so it is taken
+// only if it is still due. A keyed message is due only when no earlier
+// message of its key is unfinished.
+//
+// The redundant conditions are for the planner: m.state IN (1, 2, 4) lets
+// it walk the partial index of unfinished messages in seq order, reading
+// no sent or dead rows and stopping at the limit; requiring a non-empty
+// o.ordering_key lets it use the partial index of unfinished keyed
+// messages.
+//
+// $1 now, $2 destinations to skip, $3 limit, $4 lease end.
+const claimSQL = `WITH c AS (
+	SELECT m.seq FROM ` + outbox.Table + ` m
+	WHERE m.state IN (1, 2, 4)
+		AND ((m.state IN (1, 4) AND m.next_attempt_at <= $1) OR (m.state = 2 AND m.lease_until <= $1))
+		AND NOT (m.destination = ANY($2::text[]))
+		AND (m.ordering_key = '' OR NOT EXISTS (
+			SELECT 1 FROM ` + outbox.Table + ` o
+			WHERE o.ordering_key = m.ordering_key AND o.ordering_key <> ''
+				AND o.state IN (1, 2, 4) AND o.seq < m.seq))
+	ORDER BY m.seq
+	LIMIT $3
+	FOR UPDATE OF m SKIP LOCKED
+)
+UPDATE ` + outbox.Table + ` t SET state = 2, attempt = t.attempt + 1, lease_until = $4
+FROM c WHERE t.seq = c.seq
+RETURNING t.seq, t.id, t.destination, t.payload, t.headers, t.ordering_key, t.state, t.attempt, t.created_at, t.next_attempt_at, t.lease_until, t.sent_at, t.dead_reason, t.last_error, t.last_status`
+
+// Claim implements outbox.Store in one statement. It returns the messages
+// in enqueue order. A limit below 1 claims nothing.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int, skip []string) ([]outbox.Delivery, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	if skip == nil {
+		skip = []string{} // a NULL array would match nothing
+	}
+	rows, err := s.pool.Query(ctx, claimSQL, nanos(now), skip, limit, nanos(now.Add(lease)))
+	if err != nil {
+		return nil, fmt.Errorf("outbox/postgres: claim: %w", err)
+	}
+	type claimed struct {
+		seq int64
+		d   outbox.Delivery
+	}
+	var got []claimed
+	for rows.Next() {
+		seq, r, err := scanRecord(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("outbox/postgres: claim: %w", err)
+		}
+		got = append(got, claimed{seq, outbox.Delivery{Record: r}})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("outbox/postgres: claim: %w", err)
+	}
+	// RETURNING follows the join, not the CTE's order.
+	slices.SortFunc(got, func(a, b claimed) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]outbox.Delivery, len(got))
+	for i, c := range got {
+		out[i] = c.d
+	}
+	return out, nil
+}
+
+// The fenced statements: $1 id, $2 attempt, and only while delivering.
+const (
+	extendSQL   = `UPDATE ` + outbox.Table + ` SET lease_until = $3 WHERE id = $1 AND attempt = $2 AND state = 2`
+	markSentSQL = `UPDATE ` + outbox.Table + ` SET state = 3, sent_at = $3, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+	retrySQL    = `UPDATE ` + outbox.Table + ` SET state = 4, next_attempt_at = $3, last_error = $4, last_status = $5, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+	deadSQL     = `UPDATE ` + outbox.Table + ` SET state = 5, dead_reason = $3, last_error = $4, last_status = $5, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+	releaseSQL  = `UPDATE ` + outbox.Table + ` SET state = CASE WHEN attempt - 1 = 0 THEN 1 ELSE 4 END, attempt = attempt - 1, next_attempt_at = $3, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+)
+
+// Extend implements outbox.Store.
+func (s *Store) Extend(ctx context.Context, id string, attempt int, until time.Time) error {
+	return s.fenced(ctx, "extend", extendSQL, id, attempt, nanos(until))
+}
+
+// MarkSent implements outbox.Store.
+func (s *Store) MarkSent(ctx context.Context, id string, attempt int, now time.Time) error {
+	return s.fenced(ctx, "mark sent", markSentSQL, id, attempt, nanos(now))
+}
+
+// MarkRetry implements outbox.Store. lastErr is kept to its first
+// MaxErrorBytes, as valid UTF-8.
+func (s *Store) MarkRetry(ctx context.Context, id string, attempt int, next time.Time, lastErr string, lastStatus int) error {
+	return s.fenced(ctx, "mark retry", retrySQL, id, attempt, nanos(next), clip(lastErr), lastStatus)
+}
+
+// MarkDead implements outbox.Store. reason and lastErr are kept to their
+// first MaxErrorBytes, as valid UTF-8.
+func (s *Store) MarkDead(ctx context.Context, id string, attempt int, reason, lastErr string, lastStatus int) error {
+	return s.fenced(ctx, "mark dead", deadSQL, id, attempt, clip(reason), clip(lastErr), lastStatus)
+}
+
+// Release implements outbox.Store: a message released at its first
+// attempt is pending again, a later one retrying.
+func (s *Store) Release(ctx context.Context, id string, attempt int, next time.Time) error {
+	return s.fenced(ctx, "release", releaseSQL, id, attempt, nanos(next))
+}
+
+// fenced runs a statement that changes a message only while the attempt
+// holds it; no row changed means the attempt is stale.
+func (s *Store) fenced(ctx context.Context, op, sql, id string, attempt int, args ...any) error {
+	tag, err := s.pool.Exec(ctx, sql, append([]any{id, attempt}, args...)...)
+	if err != nil {
+		return fmt.Errorf("outbox/postgres: %s %q: %w", op, id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return outbox.ErrStale
+	}
+	return nil
+}
+
+// MaxErrorBytes bounds the stored last error and dead reason.
+const MaxErrorBytes = 1 << 10
+
+// clip returns s as text PostgreSQL accepts (valid UTF-8 without NUL),
+// cut to at most MaxErrorBytes on a character boundary.
+func clip(s string) string {
+	// Invalid bytes grow to 3 when replaced: 4× the limit is always
+	// enough to fill it.
+	if len(s) > 4*MaxErrorBytes {
+		s = s[:4*MaxErrorBytes]
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if len(s) <= MaxErrorBytes {
+		return s
+	}
+	cut := MaxErrorBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// scanRecord reads the columns of a record.
+func scanRecord(row pgx.Row) (int64, outbox.Record, error) {
+	var (
+		r                          outbox.Record
+		seq                        int64
+		headers                    *string
+		state                      int16
+		attempt, status            int32
+		created, next, lease, sent int64
+	)
+	err := row.Scan(&seq, &r.ID, &r.Destination, &r.Payload, &headers, &r.OrderingKey, &state, &attempt,
+		&created, &next, &lease, &sent, &r.DeadReason, &r.LastError, &status)
+	if err != nil {
+		return 0, outbox.Record{}, err
+	}
+	if headers != nil && *headers != "" {
+		if err := json.Unmarshal([]byte(*headers), &r.Headers); err != nil {
+			return 0, outbox.Record{}, fmt.Errorf("message %q: headers: %w", r.ID, err)
+		}
+	}
+	r.State, r.Attempt, r.LastStatus = outbox.State(state), int(attempt), int(status)
+	r.CreatedAt, r.NextAttemptAt, r.LeaseUntil, r.SentAt = fromNanos(created), fromNanos(next), fromNanos(lease), fromNanos(sent)
+	return seq, r, nil
+}
+
+// nanos is t in Unix nanoseconds, 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the time of Unix nanoseconds n, in UTC; zero for 0.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

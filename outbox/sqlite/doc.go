@@ -1,0 +1,99 @@
+// Package sqlite is an [outbox.Store] in a SQLite database, through
+// database/sql. It is tested with the pure-Go driver modernc.org/sqlite
+// (no cgo), which the caller imports and opens; the package itself imports
+// no driver. Messages are enqueued with [outbox.Enqueue] in the caller's
+// own *sql.Tx on the same database, so that they commit or roll back with
+// the business change they announce.
+//
+// # Opening the database
+//
+// Open a file, in WAL mode, with a busy timeout and immediate
+// transactions:
+//
+//	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+//
+// SQLite lets one connection write at a time. The busy timeout makes the
+// others wait for the write lock, up to the timeout, instead of failing at
+// once with SQLITE_BUSY; WAL lets readers go on while one writes. Every
+// statement of the Store is a single autocommit statement, which waits
+// under the busy timeout, so the pool needs no limit on open connections.
+//
+// Two cautions, both SQLite's:
+//
+//   - Switching a new file to WAL takes a lock that the busy timeout does
+//     not wait for, so connections that open together on a new file may
+//     fail with SQLITE_BUSY. Open one connection first (db.Ping, or
+//     Migrate) before going concurrent; the file then stays in WAL mode.
+//   - A transaction that reads before it writes (a business SELECT, then
+//     Enqueue) cannot wait for the write lock once it has read: a
+//     concurrent writer makes its write fail with SQLITE_BUSY.
+//     _txlock=immediate makes BeginTx take the write lock first, so that
+//     such transactions queue instead.
+//
+// # Schema
+//
+// [Store.Migrate] creates the table [outbox.Table], "rebound_outbox", with
+// the columns that outbox.Enqueue's INSERT expects, one row per message:
+//
+//	seq             INTEGER PRIMARY KEY AUTOINCREMENT  the enqueue order, never reused
+//	id              TEXT NOT NULL UNIQUE
+//	destination     TEXT NOT NULL
+//	payload         BLOB NOT NULL
+//	headers         TEXT NULL           a JSON object; NULL when none
+//	ordering_key    TEXT NOT NULL       '' when none
+//	state           INTEGER NOT NULL    1 pending, 2 delivering, 3 sent, 4 retrying, 5 dead
+//	attempt         INTEGER NOT NULL    attempts started
+//	created_at      INTEGER NOT NULL    Unix nanoseconds, as are all times
+//	next_attempt_at INTEGER NOT NULL
+//	lease_until     INTEGER NOT NULL    0 when not leased
+//	sent_at         INTEGER NOT NULL    0 until sent
+//	dead_reason     TEXT NOT NULL
+//	last_error      TEXT NOT NULL       at most MaxErrorBytes
+//	last_status     INTEGER NOT NULL
+//
+// with indexes on (state, next_attempt_at) and (state, lease_until) for
+// finding due messages, on (ordering_key, seq) over the unfinished
+// messages (pending, delivering, retrying) for ordering keys, and on
+// (destination, seq) for listing.
+//
+// The schema is embedded SQL, one versioned file per change, applied in an
+// IMMEDIATE transaction and recorded in "rebound_outbox_schema_version",
+// so Migrate is safe to call at every start, from many processes at once.
+// A table at a version newer than the package knows is left alone and
+// reported.
+//
+// # Claims
+//
+// [Store.Claim] is one UPDATE … RETURNING statement: it picks the oldest
+// due messages (pending or retrying and due, or delivering with an
+// expired lease), leaving out the destinations skipped and every message
+// behind an earlier unfinished message of its ordering key, and leases
+// them. SQLite runs one writer at a time, so the statement is atomic:
+// concurrent claimers, in this process or another, never share a message,
+// with no SKIP LOCKED needed (nor available). The price is that claims,
+// like every write, take turns; a relay or two per database is the shape
+// this store suits.
+//
+// The outcome of a delivery (MarkSent, MarkRetry, MarkDead, Extend,
+// Release) is one UPDATE fenced by the message ID, the attempt that
+// claimed it and the delivering state: a relay whose lease expired, and
+// whose message was claimed again since, changes nothing and gets
+// [outbox.ErrStale].
+//
+// A claim's cost grows with the number of messages due (SQLite sorts them
+// to take the oldest), not with the history of sent ones; run
+// [Store.Prune] periodically all the same, to keep the file small.
+//
+// # Polling
+//
+// SQLite has no notifications: the Store is not an [outbox.Waker], so a
+// Relay finds new messages at its next poll (RelayConfig.PollInterval).
+//
+// # Time
+//
+// The store reads no clock: due times and leases are compared with the now
+// that the caller passes, never with SQLite's clock. Times are stored as
+// Unix nanoseconds, exactly, and read back in UTC; 0 is the zero time.
+//
+// A Store is safe for concurrent use.
+package sqlite

@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rebound-go/rebound/outbox"
+)
+
+// MaxSkip bounds the destinations that one Claim may skip.
+const MaxSkip = 1000
+
+// MaxErrorBytes bounds the last error that MarkRetry and MarkDead keep; a
+// longer one is cut to at most this many bytes, at a UTF-8 boundary.
+const MaxErrorBytes = 1 << 10
+
+// Store is an outbox.Store in the table outbox.Table of a SQLite database.
+// It is safe for concurrent use by any number of goroutines, and by the
+// processes that share the database file. Make one with New; the zero
+// Store is not usable.
+type Store struct {
+	db *sql.DB
+}
+
+var _ outbox.Store = (*Store)(nil)
+
+// New returns a Store that keeps the outbox in db, a SQLite database opened
+// in WAL mode with a busy timeout (see the package doc). Call Migrate once
+// before use to create the table. The Store does not own db: close it
+// after the last use.
+func New(db *sql.DB) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("outbox/sqlite: New needs a database")
+	}
+	return &Store{db: db}, nil
+}
+
+// columns are the columns of a record, in the order scanRecord reads them.
+const columns = `seq, id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status`
+
+// claimSQL is Claim's statement for n skipped destinations: ?1 is the new
+// lease_until, ?2 now, ?3 the limit, ?4… the destinations skipped.
+//
+// A message is due when pending or retrying and its time has come, or when
+// delivering and its lease has ended. A message with an ordering key is
+// held back by any earlier message of its key that is pending, retrying or
+// delivering: "o.seq < m.seq" keeps a delivering message whose lease ended
+// from holding back itself. The term "o.state IN (1,2,4)" is also the
+// condition of the partial index rebound_outbox_ordering_idx, which SQLite
+// uses only because the query says so in the same words.
+//
+// SQLite runs one writer at a time and the statement is a single UPDATE,
+// so the select and the update are one atomic step: concurrent claimers
+// never share a message, and no SKIP LOCKED is needed.
+func claimSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`UPDATE ` + outbox.Table + ` SET state = 2, attempt = attempt + 1, lease_until = ?1
+WHERE seq IN (
+	SELECT seq FROM ` + outbox.Table + ` m
+	WHERE ((m.state IN (1,4) AND m.next_attempt_at <= ?2) OR (m.state = 2 AND m.lease_until <= ?2))`)
+	if n > 0 {
+		b.WriteString("\n\tAND m.destination NOT IN (")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "?%d", i+4)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(`
+	AND (m.ordering_key = '' OR NOT EXISTS (
+		SELECT 1 FROM ` + outbox.Table + ` o
+		WHERE o.ordering_key = m.ordering_key AND o.seq < m.seq AND o.state IN (1,2,4)))
+	ORDER BY m.seq LIMIT ?3)
+RETURNING ` + columns)
+	return b.String()
+}
+
+// claimNoSkip is the statement of the common claim, skipping nothing.
+var claimNoSkip = claimSQL(0)
+
+// Claim implements outbox.Store with one UPDATE … RETURNING statement. It
+// returns the claimed messages in enqueue order. limit must be positive,
+// and skip at most MaxSkip destinations long.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int, skip []string) ([]outbox.Delivery, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("outbox/sqlite: claim: limit %d, want at least 1", limit)
+	}
+	if len(skip) > MaxSkip {
+		return nil, fmt.Errorf("outbox/sqlite: claim: %d destinations to skip, want at most %d", len(skip), MaxSkip)
+	}
+	query := claimNoSkip
+	if len(skip) > 0 {
+		query = claimSQL(len(skip))
+	}
+	args := make([]any, 0, 3+len(skip))
+	args = append(args, nanos(now.Add(lease)), nanos(now), limit)
+	for _, d := range skip {
+		args = append(args, d)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("outbox/sqlite: claim: %w", err)
+	}
+	defer rows.Close()
+	type claimed struct {
+		seq int64
+		d   outbox.Delivery
+	}
+	var got []claimed
+	for rows.Next() {
+		seq, r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("outbox/sqlite: claim: %w", err)
+		}
+		got = append(got, claimed{seq, outbox.Delivery{Record: r}})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("outbox/sqlite: claim: %w", err)
+	}
+	// SQLite returns the rows of RETURNING in no promised order.
+	slices.SortFunc(got, func(a, b claimed) int { return cmp.Compare(a.seq, b.seq) })
+	ds := make([]outbox.Delivery, len(got))
+	for i, c := range got {
+		ds[i] = c.d
+	}
+	return ds, nil
+}
+
+// The statements of a delivery's outcome: ?1 is the ID, ?2 the attempt
+// that claimed it. Each changes the message only while that attempt holds
+// it, delivering; it ends the lease.
+const (
+	extendSQL  = `UPDATE ` + outbox.Table + ` SET lease_until = ?3 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	sentSQL    = `UPDATE ` + outbox.Table + ` SET state = 3, sent_at = ?3, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	retrySQL   = `UPDATE ` + outbox.Table + ` SET state = 4, next_attempt_at = ?3, last_error = ?4, last_status = ?5, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	deadSQL    = `UPDATE ` + outbox.Table + ` SET state = 5, dead_reason = ?3, last_error = ?4, last_status = ?5, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	releaseSQL = `UPDATE ` + outbox.Table + ` SET state = CASE WHEN attempt = 1 THEN 1 ELSE 4 END, attempt = attempt - 1, next_attempt_at = ?3, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+)
+
+// Extend implements outbox.Store.
+func (s *Store) Extend(ctx context.Context, id string, attempt int, until time.Time) error {
+	return s.fenced(ctx, "extend", extendSQL, id, attempt, nanos(until))
+}
+
+// MarkSent implements outbox.Store.
+func (s *Store) MarkSent(ctx context.Context, id string, attempt int, now time.Time) error {
+	return s.fenced(ctx, "mark sent", sentSQL, id, attempt, nanos(now))
+}
+
+// MarkRetry implements outbox.Store. It keeps at most MaxErrorBytes of
+// lastErr.
+func (s *Store) MarkRetry(ctx context.Context, id string, attempt int, next time.Time, lastErr string, lastStatus int) error {
+	return s.fenced(ctx, "mark retry", retrySQL, id, attempt, nanos(next), truncate(lastErr), lastStatus)
+}
+
+// MarkDead implements outbox.Store. It keeps at most MaxErrorBytes of
+// lastErr.
+func (s *Store) MarkDead(ctx context.Context, id string, attempt int, reason, lastErr string, lastStatus int) error {
+	return s.fenced(ctx, "mark dead", deadSQL, id, attempt, reason, truncate(lastErr), lastStatus)
+}
+
+// Release implements outbox.Store. The message goes back to pending if it
+// had no attempt before this one, and to retrying otherwise.
+func (s *Store) Release(ctx context.Context, id string, attempt int, next time.Time) error {
+	return s.fenced(ctx, "release", releaseSQL, id, attempt, nanos(next))
+}
+
+// fenced runs a statement that changes a message only while attempt holds
+// it; no row changed means it no longer does.
+func (s *Store) fenced(ctx context.Context, op, query, id string, attempt int, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, append([]any{id, attempt}, args...)...)
+	if err != nil {
+		return fmt.Errorf("outbox/sqlite: %s: %w", op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("outbox/sqlite: %s: %w", op, err)
+	}
+	if n == 0 {
+		return outbox.ErrStale
+	}
+	return nil
+}
+
+// scanRecord reads the columns of a record.
+func scanRecord(sc interface{ Scan(...any) error }) (int64, outbox.Record, error) {
+	var (
+		r                          outbox.Record
+		seq, state                 int64
+		created, next, lease, sent int64
+		headers                    sql.NullString
+	)
+	err := sc.Scan(&seq, &r.ID, &r.Destination, &r.Payload, &headers, &r.OrderingKey, &state, &r.Attempt,
+		&created, &next, &lease, &sent, &r.DeadReason, &r.LastError, &r.LastStatus)
+	if err != nil {
+		return 0, outbox.Record{}, err
+	}
+	if headers.Valid {
+		if err := json.Unmarshal([]byte(headers.String), &r.Headers); err != nil {
+			return 0, outbox.Record{}, fmt.Errorf("message %q: headers: %w", r.ID, err)
+		}
+	}
+	r.State = outbox.State(state)
+	r.CreatedAt, r.NextAttemptAt, r.LeaseUntil, r.SentAt = fromNanos(created), fromNanos(next), fromNanos(lease), fromNanos(sent)
+	return seq, r, nil
+}
+
+// nanos is how the store keeps a time: Unix nanoseconds, exact and ordered
+// for the years 1678 to 2262; 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos reads a time that nanos wrote, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// truncate cuts s to at most MaxErrorBytes, at a UTF-8 boundary.
+func truncate(s string) string {
+	if len(s) <= MaxErrorBytes {
+		return s
+	}
+	n := MaxErrorBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

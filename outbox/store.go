@@ -19,8 +19,9 @@ type Store interface {
 	// oldest first, for lease: each becomes Delivering with Attempt
 	// incremented and LeaseUntil = now+lease. A message with an
 	// OrderingKey is due only if no earlier message with the same key is
-	// pending, retrying or delivering. Messages of the destinations in
-	// skip are left alone.
+	// pending, retrying or delivering, and no other message with the key
+	// is delivering (a replayed old message waits for a newer one in
+	// flight). Messages of the destinations in skip are left alone.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int, skip []string) ([]Delivery, error)
 	// Extend renews the lease of a delivering message held by attempt.
 	Extend(ctx context.Context, id string, attempt int, until time.Time) error

@@ -240,6 +240,17 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if len(got) != 1 || got[k[2]].ID == "" {
 			t.Fatalf("after a dead message: %v, want the third", keys(got))
 		}
+		// Replayed while the third is in flight, it waits for the third.
+		if err := h.Store.Replay(ctx, k[1], t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got := claimIDs(t, h, t0.Add(time.Minute), 10); len(got) != 0 {
+			t.Fatalf("a replayed message ran beside a newer one of its key: %v", keys(got))
+		}
+		_ = h.Store.MarkSent(ctx, k[2], 1, t0.Add(time.Minute))
+		if got := claimIDs(t, h, t0.Add(time.Minute), 10); len(got) != 1 || got[k[1]].ID == "" {
+			t.Fatalf("the replayed message after the third: %v", keys(got))
+		}
 	})
 
 	t.Run("SkipDestinationsAndNotBefore", func(t *testing.T) {

@@ -71,7 +71,8 @@ const claimSQL = `WITH c AS (
 		AND (m.ordering_key = '' OR NOT EXISTS (
 			SELECT 1 FROM ` + outbox.Table + ` o
 			WHERE o.ordering_key = m.ordering_key AND o.ordering_key <> ''
-				AND o.state IN (1, 2, 4) AND o.seq < m.seq))
+				AND o.state IN (1, 2, 4) AND o.seq <> m.seq
+				AND (o.seq < m.seq OR o.state = 2)))
 	ORDER BY m.seq
 	LIMIT $3
 	FOR UPDATE OF m SKIP LOCKED

@@ -52,8 +52,9 @@ const columns = `seq, id, destination, payload, headers, ordering_key, state, at
 // A message is due when pending or retrying and its time has come, or when
 // delivering and its lease has ended. A message with an ordering key is
 // held back by any earlier message of its key that is pending, retrying or
-// delivering: "o.seq < m.seq" keeps a delivering message whose lease ended
-// from holding back itself. The term "o.state IN (1,2,4)" is also the
+// delivering, and by any message of its key that is delivering (a replayed
+// old message must not run beside a newer one): "o.seq <> m.seq" keeps a
+// delivering message whose lease ended from holding back itself. The term "o.state IN (1,2,4)" is also the
 // condition of the partial index rebound_outbox_ordering_idx, which SQLite
 // uses only because the query says so in the same words.
 //
@@ -79,7 +80,8 @@ WHERE seq IN (
 	b.WriteString(`
 	AND (m.ordering_key = '' OR NOT EXISTS (
 		SELECT 1 FROM ` + outbox.Table + ` o
-		WHERE o.ordering_key = m.ordering_key AND o.seq < m.seq AND o.state IN (1,2,4)))
+		WHERE o.ordering_key = m.ordering_key AND o.state IN (1,2,4) AND o.seq <> m.seq
+			AND (o.seq < m.seq OR o.state = 2)))
 	ORDER BY m.seq LIMIT ?3)
 RETURNING ` + columns)
 	return b.String()

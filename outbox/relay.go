@@ -35,6 +35,8 @@ const (
 	DefaultMaxAttempts   = 20
 	DefaultMaxAge        = 72 * time.Hour
 	DefaultMaxRetryAfter = time.Hour
+	DefaultRetention     = 7 * 24 * time.Hour
+	DefaultPruneInterval = time.Hour
 )
 
 // DefaultBackoff is the durable retry schedule: 5 s doubling up to 1 h,
@@ -72,6 +74,12 @@ type RelayConfig struct {
 	// it is open the destination's messages wait without spending
 	// attempts, and other destinations keep flowing.
 	Breakers *rebound.Breakers
+	// Retention is how long sent messages are kept; the relay deletes
+	// older ones every PruneInterval. Dead messages are kept until
+	// replayed or discarded. Default 7 days; negative keeps them forever.
+	Retention time.Duration
+	// PruneInterval is how often the relay prunes. Default 1 h.
+	PruneInterval time.Duration
 	// OnDead runs once each time a message goes dead: the guide's
 	// compensation. It runs on the delivering goroutine; keep it short.
 	OnDead func(ctx context.Context, r Record)
@@ -152,6 +160,12 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.MaxRetryAfter == 0 {
 		cfg.MaxRetryAfter = DefaultMaxRetryAfter
 	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = DefaultPruneInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -216,6 +230,13 @@ func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
 			r.listen(ctx, waker, wake)
 		}()
 	}
+	if r.cfg.Retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.prune(ctx)
+		}()
+	}
 	for ctx.Err() == nil {
 		n := min(r.cfg.Workers-len(slots), r.cfg.BatchSize)
 		var claimed []Delivery
@@ -254,6 +275,26 @@ func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
 		case <-freed:
 		}
 		t.Stop()
+	}
+}
+
+// prune deletes sent messages older than Retention, every PruneInterval.
+func (r *Relay) prune(ctx context.Context) {
+	t := time.NewTicker(r.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n, err := r.cfg.Store.Prune(ctx, now.Add(-r.cfg.Retention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				r.cfg.Logger.Warn("outbox: pruning sent messages failed", "error", err.Error())
+			case n > 0:
+				r.cfg.Logger.Debug("outbox: pruned sent messages", "count", n)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -375,5 +376,21 @@ func TestRelayRefusesPrivateAddressesByDefault(t *testing.T) {
 	rec, _ := o.store.Get(context.Background(), id)
 	if rec.DeadReason != "permanent" || rc.deliveries() != 0 {
 		t.Fatalf("record %+v, %d deliveries: a loopback destination must be refused by default", rec, rc.deliveries())
+	}
+}
+
+func TestRelayPrunesSentMessages(t *testing.T) {
+	o := newOutbox(t)
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	id := o.enqueue(t, outbox.Message{Destination: "d", Payload: []byte("{}")})[0]
+	startRelay(t, o, outbox.RelayConfig{Retention: time.Nanosecond, PruneInterval: 20 * time.Millisecond}, map[string]outbox.Destination{"d": {URL: srv.URL}})
+	waitFor(t, "the sent message pruned", func() bool {
+		_, err := o.store.Get(context.Background(), id)
+		return errors.Is(err, outbox.ErrNotFound)
+	})
+	if rc.deliveries() != 1 {
+		t.Fatalf("%d deliveries", rc.deliveries())
 	}
 }

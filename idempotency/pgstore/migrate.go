@@ -3,10 +3,9 @@ package pgstore
 import (
 	"context"
 	"embed"
-	"fmt"
-	"io/fs"
-	"strconv"
 	"strings"
+
+	"github.com/rebound-go/rebound/internal/pgmigrate"
 )
 
 // The schema, one file per version: NNN_what.sql, numbered from 1 without
@@ -15,34 +14,6 @@ import (
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
-
-type migration struct {
-	version int
-	file    string
-	sql     string
-}
-
-// loadMigrations returns the embedded migrations in version order.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries { // ReadDir sorts by name, so by version
-		prefix, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if err != nil || v != len(ms)+1 {
-			return nil, fmt.Errorf("pgstore: migration %s: want version %d first in its name", e.Name(), len(ms)+1)
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, file: e.Name(), sql: string(b)})
-	}
-	return ms, nil
-}
 
 // SchemaVersion is the schema version this package's Migrate brings a
 // table to.
@@ -54,49 +25,13 @@ const SchemaVersion = 1
 // serialises concurrent Migrate calls on the same table, so every process
 // may call it at start. It fails without changing anything if the table is
 // at a version newer than this package knows.
-func (s *Store) Migrate(ctx context.Context) (err error) {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("pgstore: migrate: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey); err != nil {
-		return fmt.Errorf("pgstore: migrate: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.versions+` (
-	version    INTEGER PRIMARY KEY,
-	applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-)`); err != nil {
-		return fmt.Errorf("pgstore: migrate: version table: %w", err)
-	}
-	var current int
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM `+s.versions).Scan(&current); err != nil {
-		return fmt.Errorf("pgstore: migrate: read version: %w", err)
-	}
-	if current > len(ms) {
-		return fmt.Errorf("pgstore: migrate: %s is at schema version %d, newer than this package's %d", s.table, current, len(ms))
-	}
-	expand := strings.NewReplacer("{{table}}", s.table, "{{name}}", s.name)
-	for _, m := range ms[current:] {
-		// Without arguments, pgx sends the simple protocol, which runs
-		// every statement of the file.
-		if _, err := tx.Exec(ctx, expand.Replace(m.sql)); err != nil {
-			return fmt.Errorf("pgstore: migrate: %s: %w", m.file, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+s.versions+` (version) VALUES ($1)`, m.version); err != nil {
-			return fmt.Errorf("pgstore: migrate: %s: record version: %w", m.file, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pgstore: migrate: commit: %w", err)
-	}
-	return nil
+func (s *Store) Migrate(ctx context.Context) error {
+	return pgmigrate.Run(ctx, s.pool, pgmigrate.Spec{
+		Files:        migrationFiles,
+		Render:       strings.NewReplacer("{{table}}", s.table, "{{name}}", s.name).Replace,
+		VersionTable: s.versions,
+		LockKey:      s.lockKey,
+		Prefix:       "pgstore",
+		Subject:      s.table,
+	})
 }

@@ -15,6 +15,8 @@
 //   - github.com/sony/gobreaker/v2 (composed with a retry library)
 //   - github.com/hashicorp/go-retryablehttp and failsafe-go's failsafehttp
 //     (HTTP benchmarks only)
+//   - github.com/riverqueue/river with its riverpgxv5 driver (outbox
+//     benchmarks only; it needs Go 1.26, hence this module's go line)
 //
 // The benchmarks:
 //
@@ -44,6 +46,27 @@
 // TestHTTPSameSemantics checks that each 503-benchmark configuration retries
 // a 503 without waiting and ends with the 200, and makes 3 attempts when
 // every response is a 503.
+//
+// The outbox benchmarks (outbox_test.go) compare rebound's outbox relay, on
+// PostgreSQL (outbox/postgres) and SQLite (outbox/sqlite, modernc.org/sqlite),
+// with river on PostgreSQL, each delivering every message as a webhook POST
+// to a loopback receiver that records each message ID it gets:
+//
+//   - BenchmarkOutboxBurnDown: a backlog enqueued first, then drained.
+//   - BenchmarkOutboxSteady: 500 business transactions a second for 20 s;
+//     the latency from each commit to its message's arrival.
+//   - BenchmarkOutboxDegraded: a burn-down in which every fifth message's
+//     first delivery gets a 503 and every retry waits 10 ms.
+//
+// Every run balances a ledger (enqueued = delivered + dead + pending, with
+// duplicates counted) or fails. They take minutes, so they are skipped
+// unless REBOUND_BENCH_OUTBOX=1 (and the PostgreSQL ones unless
+// REBOUND_TEST_POSTGRES is set); TestOutboxHarness runs the same code at a
+// tiny size on every test run. Run them, without -race, from this
+// directory:
+//
+//	REBOUND_BENCH_OUTBOX=1 REBOUND_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//		go test -run '^$' -bench Outbox -benchtime 1x -timeout 30m ./...
 //
 // TestSameSemantics checks that every configuration used by the benchmarks
 // makes exactly 3 attempts on the failure path and returns the success, so a

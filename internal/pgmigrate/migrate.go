@@ -7,10 +7,10 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rebound-go/rebound/internal/migrations"
 )
 
 // Spec describes one package's schema and how Run reports on it.
@@ -41,42 +41,13 @@ type Spec struct {
 	Subject string
 }
 
-// migration is one file of a schema.
-type migration struct {
-	version int
-	file    string
-	sql     string
-}
-
-// load returns the migrations of s.Files in version order.
-func load(s Spec) ([]migration, error) {
-	entries, err := fs.ReadDir(s.Files, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries { // ReadDir sorts by name, so by version
-		prefix, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if err != nil || v != len(ms)+1 {
-			return nil, fmt.Errorf("%s: migration %s: want version %d first in its name", s.Prefix, e.Name(), len(ms)+1)
-		}
-		b, err := fs.ReadFile(s.Files, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, file: e.Name(), sql: string(b)})
-	}
-	return ms, nil
-}
-
 // Run brings the schema up to its last version: it applies, in one
 // transaction, the migrations that s.VersionTable does not list yet. The
 // advisory lock s.LockKey serialises concurrent Runs, so every process may
 // run it at start. It fails without changing anything if the version
 // table lists a version newer than the last of s.Files.
 func Run(ctx context.Context, pool *pgxpool.Pool, s Spec) (err error) {
-	ms, err := load(s)
+	ms, err := migrations.Load(s.Files, s.Prefix)
 	if err != nil {
 		return err
 	}
@@ -106,17 +77,17 @@ func Run(ctx context.Context, pool *pgxpool.Pool, s Spec) (err error) {
 		return fmt.Errorf("%s: migrate: %s is at schema version %d, newer than this package's %d", s.Prefix, s.Subject, current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		stmts := m.sql
+		stmts := m.SQL
 		if s.Render != nil {
 			stmts = s.Render(stmts)
 		}
 		// Without arguments, pgx sends the simple protocol, which runs
 		// every statement of the file.
 		if _, err := tx.Exec(ctx, stmts); err != nil {
-			return fmt.Errorf("%s: migrate: %s: %w", s.Prefix, m.file, err)
+			return fmt.Errorf("%s: migrate: %s: %w", s.Prefix, m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+s.VersionTable+` (version) VALUES ($1)`, m.version); err != nil {
-			return fmt.Errorf("%s: migrate: %s: record version: %w", s.Prefix, m.file, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.VersionTable+` (version) VALUES ($1)`, m.Version); err != nil {
+			return fmt.Errorf("%s: migrate: %s: record version: %w", s.Prefix, m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

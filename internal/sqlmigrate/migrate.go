@@ -9,8 +9,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io/fs"
-	"strconv"
-	"strings"
+
+	"github.com/rebound-go/rebound/internal/migrations"
 )
 
 // Spec describes one package's schema and how Run reports on it.
@@ -37,35 +37,6 @@ type Spec struct {
 	Subject string
 }
 
-// migration is one file of a schema.
-type migration struct {
-	version int
-	file    string
-	sql     string
-}
-
-// load returns the migrations of s.Files in version order.
-func load(s Spec) ([]migration, error) {
-	entries, err := fs.ReadDir(s.Files, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries { // ReadDir sorts by name, so by version
-		prefix, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if err != nil || v != len(ms)+1 {
-			return nil, fmt.Errorf("%s: migration %s: want version %d first in its name", s.Prefix, e.Name(), len(ms)+1)
-		}
-		b, err := fs.ReadFile(s.Files, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, file: e.Name(), sql: string(b)})
-	}
-	return ms, nil
-}
-
 // Run brings the schema up to its last version: it applies, in one
 // transaction, the migrations that s.VersionTable does not list yet. The
 // transaction begins IMMEDIATE, taking SQLite's write lock first, so
@@ -74,7 +45,7 @@ func load(s Spec) ([]migration, error) {
 // changing anything if the version table lists a version newer than the
 // last of s.Files.
 func Run(ctx context.Context, db *sql.DB, s Spec) (err error) {
-	ms, err := load(s)
+	ms, err := migrations.Load(s.Files, s.Prefix)
 	if err != nil {
 		return err
 	}
@@ -113,15 +84,15 @@ func Run(ctx context.Context, db *sql.DB, s Spec) (err error) {
 		return fmt.Errorf("%s: migrate: %s is at schema version %d, newer than this package's %d", s.Prefix, s.Subject, current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		stmts := m.sql
+		stmts := m.SQL
 		if s.Render != nil {
 			stmts = s.Render(stmts)
 		}
 		if _, err := conn.ExecContext(ctx, stmts); err != nil {
-			return fmt.Errorf("%s: migrate: %s: %w", s.Prefix, m.file, err)
+			return fmt.Errorf("%s: migrate: %s: %w", s.Prefix, m.Name, err)
 		}
-		if _, err := conn.ExecContext(ctx, `INSERT INTO `+s.VersionTable+` (version) VALUES (?1)`, m.version); err != nil {
-			return fmt.Errorf("%s: migrate: %s: record version: %w", s.Prefix, m.file, err)
+		if _, err := conn.ExecContext(ctx, `INSERT INTO `+s.VersionTable+` (version) VALUES (?1)`, m.Version); err != nil {
+			return fmt.Errorf("%s: migrate: %s: record version: %w", s.Prefix, m.Name, err)
 		}
 	}
 	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {

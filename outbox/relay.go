@@ -351,7 +351,7 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 			r.mu.Lock()
 			r.skip[d.Destination] = now.Add(wait)
 			r.mu.Unlock()
-			r.record("release", d, r.cfg.Store.Release(bg, d.ID, d.Attempt, now.Add(wait)))
+			r.record("release", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.Release(ctx, d.ID, d.Attempt, now.Add(wait)) }))
 			return
 		}
 	}
@@ -400,7 +400,7 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 			if done != nil {
 				done(context.Canceled)
 			}
-			r.record("release", d, r.cfg.Store.Release(bg, d.ID, d.Attempt, time.Now()))
+			r.record("release", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.Release(ctx, d.ID, d.Attempt, time.Now()) }))
 			return
 		}
 		cl = r.policy.Classify(err)
@@ -417,7 +417,7 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 	now := time.Now()
 	switch {
 	case err == nil:
-		if r.record("sent", d, r.cfg.Store.MarkSent(bg, d.ID, d.Attempt, now)) {
+		if r.record("sent", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.MarkSent(ctx, d.ID, d.Attempt, now) })) {
 			r.observe(bg, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: d.Attempt, Result: rebound.ResultSuccess, Elapsed: now.Sub(d.CreatedAt)})
 		}
 	case cl.Class == rebound.Logic || (!cl.Retryable && !cl.Marked):
@@ -435,14 +435,18 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 			r.kill(bg, d, "deadline", err, rebound.ReasonDeadline, cl.Class)
 			return
 		}
-		if r.record("retry", d, r.cfg.Store.MarkRetry(bg, d.ID, d.Attempt, next, errText(err), statusOf(err))) {
+		if r.record("retry", d, r.persist(bg, func(ctx context.Context) error {
+			return r.cfg.Store.MarkRetry(ctx, d.ID, d.Attempt, next, errText(err), statusOf(err))
+		})) {
 			r.observe(bg, rebound.Event{Kind: rebound.RetryScheduled, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Wait: wait, Elapsed: now.Sub(d.CreatedAt)})
 		}
 	}
 }
 
 func (r *Relay) kill(ctx context.Context, d Delivery, reason string, err error, why rebound.Reason, class rebound.Class) {
-	if !r.record("dead", d, r.cfg.Store.MarkDead(ctx, d.ID, d.Attempt, reason, errText(err), statusOf(err))) {
+	if !r.record("dead", d, r.persist(ctx, func(ctx context.Context) error {
+		return r.cfg.Store.MarkDead(ctx, d.ID, d.Attempt, reason, errText(err), statusOf(err))
+	})) {
 		return
 	}
 	result := rebound.ResultGaveUp
@@ -456,6 +460,30 @@ func (r *Relay) kill(ctx context.Context, d Delivery, reason string, err error, 
 		rec.State, rec.DeadReason, rec.LastError, rec.LastStatus = Dead, reason, errText(err), statusOf(err)
 		r.cfg.OnDead(ctx, rec)
 	}
+}
+
+// persist records an outcome, retrying a failing store (a busy SQLite, a
+// dropped connection) a few times within half a lease, so that a delivered
+// message is not delivered again just because its outcome could not be
+// written at once. A fenced write is safe to repeat: if an earlier try did
+// land, the retry gets ErrStale, which ends the retries.
+func (r *Relay) persist(ctx context.Context, write func(context.Context) error) error {
+	var last error
+	p := rebound.Policy{
+		MaxAttempts: 5,
+		MaxElapsed:  r.cfg.Lease / 2,
+		Backoff:     rebound.Exponential{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond},
+		Classifiers: []rebound.Classifier{rebound.ClassifierFunc(func(err error) (rebound.Classification, bool) {
+			if errors.Is(err, ErrStale) || errors.Is(err, ErrNotFound) {
+				return rebound.Classification{Class: rebound.Logic}, true
+			}
+			return rebound.Classification{Class: rebound.Connection, Retryable: true, MaybeProcessed: true}, true
+		})},
+	}
+	if err := rebound.Run(ctx, p, func(ctx context.Context) error { last = write(ctx); return last }); err != nil {
+		return last
+	}
+	return nil
 }
 
 // record logs a failed state change and reports whether it took effect.

@@ -394,3 +394,45 @@ func TestRelayPrunesSentMessages(t *testing.T) {
 		t.Fatalf("%d deliveries", rc.deliveries())
 	}
 }
+
+// flakyStore fails the first MarkSent calls, as a busy SQLite or a dropped
+// connection would.
+type flakyStore struct {
+	*sqlite.Store
+	mu       sync.Mutex
+	failures int
+}
+
+func (f *flakyStore) MarkSent(ctx context.Context, id string, attempt int, now time.Time) error {
+	f.mu.Lock()
+	if f.failures > 0 {
+		f.failures--
+		f.mu.Unlock()
+		return errors.New("database is locked")
+	}
+	f.mu.Unlock()
+	return f.Store.MarkSent(ctx, id, attempt, now)
+}
+
+// A delivered message whose outcome cannot be written at once is not
+// delivered again: the relay retries the write.
+func TestRelayRetriesRecordingAnOutcome(t *testing.T) {
+	o := newOutbox(t)
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	id := o.enqueue(t, outbox.Message{Destination: "d", Payload: []byte("{}")})[0]
+	store := &flakyStore{Store: o.store, failures: 2}
+	sender, _ := outbox.NewWebhookSender(outbox.WebhookConfig{Destinations: map[string]outbox.Destination{"d": {URL: srv.URL}}, Addresses: loopback})
+	r, err := outbox.NewRelay(outbox.RelayConfig{Store: store, Sender: sender, PollInterval: 10 * time.Millisecond, Lease: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Start(context.Background())
+	defer r.Stop(context.Background())
+	waitFor(t, "the message sent", func() bool { return countState(t, o, "d", outbox.Sent) == 1 })
+	rec, _ := o.store.Get(context.Background(), id)
+	if rec.Attempt != 1 || rc.deliveries() != 1 {
+		t.Fatalf("attempt %d, %d deliveries: want one delivery recorded on the third write", rec.Attempt, rc.deliveries())
+	}
+}

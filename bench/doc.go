@@ -75,7 +75,7 @@
 // Every configuration choice is explained next to the code that makes it.
 // Run, from this directory:
 //
-//	go test -run '^$' -bench . -benchmem -count 5 -benchtime 200ms ./...
+//	go test -run '^$' -bench . -benchmem -count 6 -benchtime 200ms ./...
 //
 // The results and the machine they were measured on are in
 // docs/BENCHMARKS.md at the repository root.

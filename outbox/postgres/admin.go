@@ -195,30 +195,7 @@ FROM `+outbox.Table+` GROUP BY destination, state ORDER BY destination, state`)
 		if err := rows.Scan(&dest, &state, &n, &oldest); err != nil {
 			return nil, fmt.Errorf("outbox/postgres: stats: %w", err)
 		}
-		if len(out) == 0 || out[len(out)-1].Destination != dest {
-			out = append(out, outbox.DestinationStats{Destination: dest})
-		}
-		st := &out[len(out)-1]
-		switch outbox.State(state) {
-		case outbox.Pending:
-			st.Pending = int(n)
-		case outbox.Delivering:
-			st.Delivering = int(n)
-		case outbox.Retrying:
-			st.Retrying = int(n)
-		case outbox.Sent:
-			st.Sent = int(n)
-		case outbox.Dead:
-			st.Dead = int(n)
-		default:
-			continue
-		}
-		switch outbox.State(state) {
-		case outbox.Pending, outbox.Delivering, outbox.Retrying:
-			if t := fromNanos(oldest); st.OldestUnsent.IsZero() || t.Before(st.OldestUnsent) {
-				st.OldestUnsent = t
-			}
-		}
+		out = outbox.AppendStats(out, dest, outbox.State(state), int(n), fromNanos(oldest))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("outbox/postgres: stats: %w", err)

@@ -212,30 +212,7 @@ func (s *Store) Stats(ctx context.Context, now time.Time) ([]outbox.DestinationS
 		if err := rows.Scan(&dest, &state, &count, &oldest); err != nil {
 			return nil, fmt.Errorf("outbox/sqlite: stats: %w", err)
 		}
-		if len(out) == 0 || out[len(out)-1].Destination != dest {
-			out = append(out, outbox.DestinationStats{Destination: dest})
-		}
-		d := &out[len(out)-1]
-		switch outbox.State(state) {
-		case outbox.Pending:
-			d.Pending = count
-		case outbox.Delivering:
-			d.Delivering = count
-		case outbox.Sent:
-			d.Sent = count
-		case outbox.Retrying:
-			d.Retrying = count
-		case outbox.Dead:
-			d.Dead = count
-		default:
-			continue
-		}
-		switch outbox.State(state) {
-		case outbox.Pending, outbox.Delivering, outbox.Retrying:
-			if t := fromNanos(oldest); d.OldestUnsent.IsZero() || t.Before(d.OldestUnsent) {
-				d.OldestUnsent = t
-			}
-		}
+		out = outbox.AppendStats(out, dest, outbox.State(state), count, fromNanos(oldest))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("outbox/sqlite: stats: %w", err)

@@ -96,8 +96,9 @@ type RelayConfig struct {
 // Sender, recording every outcome: a start/stop service. Any number of
 // relays may share one PostgreSQL store.
 type Relay struct {
-	cfg    RelayConfig
-	policy rebound.Policy // for classification only
+	cfg           RelayConfig
+	policy        rebound.Policy // for classification only
+	persistPolicy rebound.Policy // retries of outcome writes
 
 	mu               sync.Mutex
 	cancel           context.CancelCauseFunc
@@ -172,7 +173,12 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
-	return &Relay{cfg: cfg, policy: rebound.Policy{Classifiers: cfg.Classifiers}, skip: map[string]time.Time{}}, nil
+	return &Relay{
+		cfg:           cfg,
+		policy:        rebound.Policy{Classifiers: cfg.Classifiers},
+		persistPolicy: outcomeWrites(cfg.Lease),
+		skip:          map[string]time.Time{},
+	}, nil
 }
 
 // Start begins claiming and delivering until Stop or until ctx ends.
@@ -469,9 +475,19 @@ func (r *Relay) kill(ctx context.Context, d Delivery, reason string, err error, 
 // land, the retry gets ErrStale, which ends the retries.
 func (r *Relay) persist(ctx context.Context, write func(context.Context) error) error {
 	var last error
-	p := rebound.Policy{
+	if err := rebound.Run(ctx, r.persistPolicy, func(ctx context.Context) error { last = write(ctx); return last }); err != nil {
+		return last
+	}
+	return nil
+}
+
+// outcomeWrites is the retry policy of persist: a few tries within half a
+// lease, where ErrStale and ErrNotFound are final and anything else is worth
+// another try.
+func outcomeWrites(lease time.Duration) rebound.Policy {
+	return rebound.Policy{
 		MaxAttempts: 5,
-		MaxElapsed:  r.cfg.Lease / 2,
+		MaxElapsed:  lease / 2,
 		Backoff:     rebound.Exponential{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond},
 		Classifiers: []rebound.Classifier{rebound.ClassifierFunc(func(err error) (rebound.Classification, bool) {
 			if errors.Is(err, ErrStale) || errors.Is(err, ErrNotFound) {
@@ -480,10 +496,6 @@ func (r *Relay) persist(ctx context.Context, write func(context.Context) error) 
 			return rebound.Classification{Class: rebound.Connection, Retryable: true, MaybeProcessed: true}, true
 		})},
 	}
-	if err := rebound.Run(ctx, p, func(ctx context.Context) error { last = write(ctx); return last }); err != nil {
-		return last
-	}
-	return nil
 }
 
 // record logs a failed state change and reports whether it took effect.

@@ -127,20 +127,24 @@ func (p *progress) describeErr(err error) string {
 	var se *reboundhttp.StatusError
 	switch {
 	case errors.As(err, &se):
-		s := se.Status
-		if s == "" {
-			s = strconv.Itoa(se.StatusCode)
+		if se.Status == "" {
+			return p.withNote(strconv.Itoa(se.StatusCode), se)
 		}
-		if se.StatusCode >= 200 && se.StatusCode <= 299 && p.judge.note != "" {
-			s += ", " + p.judge.note
-		}
-		return s
+		return p.withNote(se.Status, se)
 	case errors.Is(err, reboundhttp.ErrAttemptTimeout) || errors.Is(err, context.DeadlineExceeded):
 		// The attempt's own context ran out: the caller's is live, or
 		// the attempt would be Canceled.
 		return "no answer within --timeout " + roundDuration(p.flags.timeout)
 	}
 	return err.Error()
+}
+
+// withNote adds to status, which names se, why se's 2xx failed --json.
+func (p *progress) withNote(status string, se *reboundhttp.StatusError) string {
+	if se.StatusCode >= 200 && se.StatusCode <= 299 && p.judge.note != "" {
+		return status + ", " + p.judge.note
+	}
+	return status
 }
 
 // gaveUpLine is the final line of a call that did not succeed.
@@ -184,11 +188,7 @@ func (p *progress) shortErr(err error, se *reboundhttp.StatusError) string {
 	)
 	switch {
 	case se != nil:
-		s := strconv.Itoa(se.StatusCode)
-		if se.StatusCode >= 200 && se.StatusCode <= 299 && p.judge.note != "" {
-			s += ", " + p.judge.note
-		}
-		return s
+		return p.withNote(strconv.Itoa(se.StatusCode), se)
 	case isTimeout(err):
 		return "timeout"
 	case errors.As(err, &dns):

@@ -90,6 +90,10 @@ type RelayConfig struct {
 	Logger *slog.Logger
 	// Rand draws jitter. Default math/rand/v2.Float64.
 	Rand func() float64
+	// Destinations overrides the retry limits of some destinations and
+	// may bound their concurrency. Destinations not named use the
+	// relay's settings.
+	Destinations map[string]DestinationPolicy
 }
 
 // Relay claims due messages from a Store and delivers them through a
@@ -105,7 +109,12 @@ type Relay struct {
 	cancelDeliveries context.CancelFunc
 	done             chan struct{}
 	skip             map[string]time.Time // destinations whose breaker is open, until
+	limits           map[string]*limits   // per-destination overrides
+	defaults         limits               // the relay's own limits
 	lastPoll         atomic.Int64         // Unix nanoseconds of the last successful claim
+	completer        *completer           // nil when the store is no BatchCompleter
+	kick             chan struct{}        // a message may have become due
+	nextRetry        atomic.Int64         // Unix nanoseconds of the earliest retry scheduled, 0 for none
 }
 
 // LastPoll returns when the relay last claimed successfully (whether or not
@@ -136,6 +145,9 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		return bad("MaxAttempts", "want 0 (default 20) to "+strconv.Itoa(rebound.MaxAttemptsLimit)+", got "+strconv.Itoa(cfg.MaxAttempts))
 	case cfg.Lease < 0 || cfg.PollInterval < 0 || cfg.MaxAge < 0 || cfg.MaxRetryAfter < 0:
 		return bad("Lease", "durations must be 0 (the default) or positive")
+	}
+	if field, problem := checkPolicies(&cfg); field != "" {
+		return bad(field, problem)
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = DefaultWorkers
@@ -178,6 +190,9 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		policy:        rebound.Policy{Classifiers: cfg.Classifiers},
 		persistPolicy: outcomeWrites(cfg.Lease),
 		skip:          map[string]time.Time{},
+		kick:          make(chan struct{}, 1),
+		limits:        buildLimits(&cfg),
+		defaults:      limits{maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff},
 	}, nil
 }
 
@@ -224,64 +239,178 @@ var errStopping = errors.New("outbox: relay stopping")
 
 func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
 	defer close(done)
-	var wg sync.WaitGroup
-	defer wg.Wait() // deliveries finish (or are canceled by Stop)
-	slots := make(chan struct{}, r.cfg.Workers)
-	freed := make(chan struct{}, 1)
+	var helpers sync.WaitGroup
+	defer helpers.Wait()
 	wake := make(chan struct{}, 1)
 	if waker, ok := r.cfg.Store.(Waker); ok {
-		wg.Add(1)
+		helpers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer helpers.Done()
 			r.listen(ctx, waker, wake)
 		}()
 	}
 	if r.cfg.Retention > 0 {
-		wg.Add(1)
+		helpers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer helpers.Done()
 			r.prune(ctx)
 		}()
 	}
+	// Successful deliveries are recorded in batches when the store can.
+	if bc, ok := r.cfg.Store.(BatchCompleter); ok {
+		r.completer = newCompleter(r, bc)
+		go r.completer.run(context.WithoutCancel(deliverCtx))
+		defer r.completer.close() // after the workers: it records their last outcomes
+	}
+
+	// Workers deliver the messages of queue, which the claim loop keeps
+	// up to a batch ahead of them, so that a worker finishing a delivery
+	// starts the next at once instead of waiting for a claim. held counts
+	// the messages claimed and not yet finished, queued or in flight.
+	queue := make(chan Delivery, r.cfg.BatchSize)
+	var held atomic.Int64
+	freed := make(chan struct{}, 1)
+	var workers sync.WaitGroup
+	defer workers.Wait() // deliveries finish (or are canceled by Stop)
+	defer close(queue)
+	for range r.cfg.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for d := range queue {
+				if ctx.Err() != nil {
+					r.giveBack(deliverCtx, d) // claimed ahead, not started: stopping
+				} else if r.renewIfOld(deliverCtx, d) {
+					r.deliver(deliverCtx, d)
+				}
+				held.Add(-1)
+				if d.OrderingKey != "" {
+					r.kickClaims() // the next message of its key may be due
+				}
+				signal(freed)
+			}
+		}()
+	}
+
+	// Claim when at least half a batch fits, so that claims are few and
+	// full; after a claim that found fewer messages than it asked for,
+	// claim again only when something may have become due: a
+	// notification, a retry the relay scheduled falling due, the poll, a
+	// message of an ordering key finishing, or a place freeing while
+	// destinations were skipped.
+	threshold := max(1, r.cfg.BatchSize/2)
+	drained, skipping := false, false
 	for ctx.Err() == nil {
-		n := min(r.cfg.Workers-len(slots), r.cfg.BatchSize)
-		var claimed []Delivery
-		if n > 0 {
+		n := min(r.cfg.BatchSize, r.cfg.Workers+r.cfg.BatchSize-int(held.Load()))
+		if n >= threshold && !drained {
 			now := time.Now()
-			var err error
-			claimed, err = r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, r.skipped(now))
+			skip := r.skipped(now)
+			claimed, err := r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, skip)
 			switch {
 			case err == nil:
 				r.lastPoll.Store(now.UnixNano())
+				r.retryClaimed(now)
 			case ctx.Err() == nil:
 				r.cfg.Logger.Warn("outbox: claiming messages failed", "error", err.Error())
 			}
+			held.Add(int64(len(claimed)))
+			for _, d := range claimed {
+				queue <- d
+			}
+			drained, skipping = len(claimed) < n, len(skip) > 0
+			if !drained {
+				continue // a full batch: more may be due now
+			}
 		}
-		for _, d := range claimed {
-			slots <- struct{}{}
-			wg.Add(1)
-			go func(d Delivery) {
-				defer wg.Done()
-				r.deliver(deliverCtx, d)
-				<-slots
-				select {
-				case freed <- struct{}{}:
-				default:
-				}
-			}(d)
-		}
-		if n > 0 && len(claimed) == n {
-			continue // a full batch: more may be due now
-		}
-		t := time.NewTimer(r.cfg.PollInterval)
+		t := time.NewTimer(r.untilNextClaim())
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+			drained = false
 		case <-wake:
+			drained = false
+		case <-r.kick:
+			drained = false
 		case <-freed:
+			if skipping {
+				drained = false
+			}
 		}
 		t.Stop()
 	}
+}
+
+// signal wakes whoever waits on c, unless it is already signalled.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// kickClaims makes the claim loop claim again even if its last claim found
+// everything due: a message may have become due.
+func (r *Relay) kickClaims() { signal(r.kick) }
+
+// retryScheduled notes that a message retries at next, so that the claim
+// loop claims then rather than at its next poll.
+func (r *Relay) retryScheduled(next time.Time) {
+	n := next.UnixNano()
+	for {
+		cur := r.nextRetry.Load()
+		if cur != 0 && cur <= n {
+			return
+		}
+		if r.nextRetry.CompareAndSwap(cur, n) {
+			r.kickClaims() // to shorten its wait
+			return
+		}
+	}
+}
+
+// retryClaimed forgets the earliest retry once a claim at now covered it.
+func (r *Relay) retryClaimed(now time.Time) {
+	if cur := r.nextRetry.Load(); cur != 0 && cur <= now.UnixNano() {
+		r.nextRetry.CompareAndSwap(cur, 0)
+	}
+}
+
+// untilNextClaim is how long the claim loop waits when nothing wakes it:
+// the poll interval, or less if a retry falls due sooner.
+func (r *Relay) untilNextClaim() time.Duration {
+	wait := r.cfg.PollInterval
+	if next := r.nextRetry.Load(); next != 0 {
+		wait = min(wait, max(time.Until(time.Unix(0, next)), 0))
+	}
+	return wait
+}
+
+// renewIfOld renews the lease of a message that waited in the queue for a
+// third of its lease or more, before delivering it, and reports whether
+// the message is still the relay's to deliver.
+func (r *Relay) renewIfOld(ctx context.Context, d Delivery) bool {
+	if time.Until(d.LeaseUntil) > r.cfg.Lease*2/3 {
+		return true
+	}
+	err := r.cfg.Store.Extend(context.WithoutCancel(ctx), d.ID, d.Attempt, time.Now().Add(r.cfg.Lease))
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrStale):
+		r.cfg.Logger.Warn("outbox: lease lost while queued; another relay owns the message", "id", d.ID, "attempt", d.Attempt)
+		return false
+	default:
+		r.cfg.Logger.Warn("outbox: renewing a lease failed", "id", d.ID, "error", err.Error())
+		return time.Now().Before(d.LeaseUntil)
+	}
+}
+
+// giveBack releases a message claimed ahead that the relay, stopping, will
+// not deliver: its attempt is given back.
+func (r *Relay) giveBack(ctx context.Context, d Delivery) {
+	r.record("release", d, r.persist(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return r.cfg.Store.Release(ctx, d.ID, d.Attempt, time.Now())
+	}))
 }
 
 // prune deletes sent messages older than Retention, every PruneInterval.
@@ -339,7 +468,7 @@ func (r *Relay) skipped(now time.Time) []string {
 			delete(r.skip, d)
 		}
 	}
-	return out
+	return r.appendFull(out)
 }
 
 // deliver runs one attempt and records its outcome.
@@ -358,6 +487,23 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 			r.skip[d.Destination] = now.Add(wait)
 			r.mu.Unlock()
 			r.record("release", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.Release(ctx, d.ID, d.Attempt, now.Add(wait)) }))
+			return
+		}
+	}
+
+	lim := r.limitsFor(d.Destination)
+	if lim.sem != nil {
+		select {
+		case lim.sem <- struct{}{}:
+			defer func() { <-lim.sem }()
+		default:
+			// Claimed beyond its destination's concurrency limit (in one
+			// batch): give it back, due now, without spending the attempt;
+			// claims skip the destination while it is full.
+			if done != nil {
+				done(context.Canceled)
+			}
+			r.record("release", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.Release(ctx, d.ID, d.Attempt, time.Now()) }))
 			return
 		}
 	}
@@ -422,28 +568,31 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 	r.observe(bg, rebound.Event{Kind: rebound.AttemptFinished, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Duration: dur, Elapsed: time.Since(d.CreatedAt)})
 	now := time.Now()
 	switch {
+	case err == nil && r.completer != nil:
+		r.completer.add(d, now) // recorded, and observed, with a batch
 	case err == nil:
 		if r.record("sent", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.MarkSent(ctx, d.ID, d.Attempt, now) })) {
 			r.observe(bg, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: d.Attempt, Result: rebound.ResultSuccess, Elapsed: now.Sub(d.CreatedAt)})
 		}
 	case cl.Class == rebound.Logic || (!cl.Retryable && !cl.Marked):
 		r.kill(bg, d, "permanent", err, rebound.ReasonPermanent, cl.Class)
-	case d.Attempt >= r.cfg.MaxAttempts:
+	case d.Attempt >= lim.maxAttempts:
 		r.kill(bg, d, "exhausted", err, rebound.ReasonExhausted, cl.Class)
 	default:
 		wait := cl.RetryAfter
 		if wait <= 0 {
-			wait = r.cfg.Backoff.Delay(d.Attempt, 0, r.cfg.Rand())
+			wait = lim.backoff.Delay(d.Attempt, 0, r.cfg.Rand())
 		}
 		wait = min(max(wait, 0), r.cfg.MaxRetryAfter)
 		next := now.Add(wait)
-		if next.Sub(d.CreatedAt) >= r.cfg.MaxAge {
+		if next.Sub(d.CreatedAt) >= lim.maxAge {
 			r.kill(bg, d, "deadline", err, rebound.ReasonDeadline, cl.Class)
 			return
 		}
 		if r.record("retry", d, r.persist(bg, func(ctx context.Context) error {
 			return r.cfg.Store.MarkRetry(ctx, d.ID, d.Attempt, next, errText(err), statusOf(err))
 		})) {
+			r.retryScheduled(next)
 			r.observe(bg, rebound.Event{Kind: rebound.RetryScheduled, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Wait: wait, Elapsed: now.Sub(d.CreatedAt)})
 		}
 	}

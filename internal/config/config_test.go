@@ -1,0 +1,148 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const example = `
+db: postgres://rebound@127.0.0.1:5432/rebound
+listen: 127.0.0.1:9090
+log: {format: json, level: debug}
+relay:
+  workers: 32
+  lease: 45s
+  backoff: {initial: 2s, max: 30m}
+allow_addresses: [127.0.0.0/8, "::1"]
+raw_urls:
+  allow: [https://hooks.example.com/]
+destinations:
+  orders:
+    url: https://example.com/hooks/orders
+    secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]
+    timeout: 3s
+    headers: {X-Env: prod}
+    concurrency: 4
+    retry: {max_attempts: 5, max_age: 1h, backoff: {initial: 1s, max: 10m}}
+`
+
+func TestParseExample(t *testing.T) {
+	c, err := Parse("rebound.yaml", strings.NewReader(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	o := c.Destinations["orders"]
+	switch {
+	case c.Relay.Workers != 32 || time.Duration(c.Relay.Lease) != 45*time.Second:
+		t.Errorf("relay = %+v", c.Relay)
+	case o.Concurrency != 4 || time.Duration(o.Timeout) != 3*time.Second || o.Retry.MaxAttempts != 5 || time.Duration(o.Retry.Backoff.Max) != 10*time.Minute:
+		t.Errorf("orders = %+v", o)
+	case len(c.Prefixes()) != 2 || c.Prefixes()[1].Bits() != 128:
+		t.Errorf("prefixes = %v", c.Prefixes())
+	case c.Log.Format != "json" || c.API.MaxBodyBytes != DefaultMaxBodyBytes:
+		t.Errorf("config = %+v", c)
+	}
+	kind, addr, _ := c.Store()
+	if kind != "postgres" || addr != "postgres://rebound@127.0.0.1:5432/rebound" {
+		t.Errorf("store = %s %s", kind, addr)
+	}
+}
+
+func TestDefaultsNeedNoFile(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	kind, addr, _ := c.Store()
+	if kind != "sqlite" || addr != "rebound.db" || c.Listen != DefaultListen {
+		t.Fatalf("defaults: store %s %s, listen %s", kind, addr, c.Listen)
+	}
+}
+
+func TestParseErrorsNameTheKey(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"relay:\n  wrokers: 3\n", "line 2: field wrokers not found"},
+		{"relay:\n  lease: soon\n", `line 2: want a duration such as 30s or 5m, got "soon"`},
+		{"relay: {workers: many}\n", "line 1: cannot unmarshal"},
+		{"destinations: [a]\n", "line 1: cannot unmarshal"},
+	} {
+		_, err := Parse("f.yaml", strings.NewReader(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "f.yaml") {
+			t.Errorf("Parse(%q) = %v; want an error naming f.yaml and containing %q", c.in, err, c.want)
+		}
+	}
+}
+
+func TestFinishErrorsNameTheKey(t *testing.T) {
+	for _, c := range []struct{ in, key string }{
+		{"db: mysql://x\n", "db"},
+		{"db: 'sqlite:'\n", "db"},
+		{"listen: 8080\n", "listen"},
+		{"pprof: 0.0.0.0:6060\n", "pprof"},
+		{"log: {format: xml}\n", "log.format"},
+		{"log: {level: loud}\n", "log.level"},
+		{"relay: {workers: -1}\n", "relay.workers"},
+		{"relay: {lease: 10ms}\n", "relay.lease"},
+		{"relay: {backoff: {initial: 1m, max: 1s}}\n", "relay.backoff.max"},
+		{"allow_addresses: [10.0.0.0/33]\n", "allow_addresses[0]"},
+		{"raw_urls: {allow: ['https://x.example.com']}\n", "raw_urls.allow[0]"},
+		{"destinations: {a: {url: ftp://x/}}\n", "destinations.a.url"},
+		{"destinations: {a: {url: 'https://u:p@x/'}}\n", "destinations.a.url"},
+		{"destinations: {a: {url: https://x/, secrets: [short]}}\n", "destinations.a.secrets[0]"},
+		{"destinations: {a: {url: https://x/, timeout: 1h}}\n", "destinations.a.timeout"},
+		{"destinations: {a: {url: https://x/, concurrency: -2}}\n", "destinations.a.concurrency"},
+		{"destinations: {a: {url: https://x/, retry: {max_attempts: 5000}}}\n", "destinations.a.retry.max_attempts"},
+		{"destinations: {'a/b': {url: https://x/}}\n", "destinations.a/b"},
+	} {
+		cfg, err := Parse("f.yaml", strings.NewReader(c.in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", c.in, err)
+		}
+		err = cfg.Finish()
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Key != c.key || ce.Want == "" {
+			t.Errorf("Finish(%q) = %v; want an error naming %s", c.in, err, c.key)
+		}
+	}
+}
+
+func TestPasswordNotEchoed(t *testing.T) {
+	cfg := &Config{DB: "mysql://u:hunter2@h/db"}
+	err := cfg.Finish()
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v; want an error without the password", err)
+	}
+}
+
+func TestEnvThenFlagsOverride(t *testing.T) {
+	c, err := Parse("f.yaml", strings.NewReader("relay: {workers: 4}\nlisten: 127.0.0.1:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"REBOUND_RELAY_WORKERS": "8", "REBOUND_LISTEN": "127.0.0.1:2", "REBOUND_ALLOW_ADDRESSES": "127.0.0.0/8, ::1/128"}
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("listen", "127.0.0.1:3"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Relay.Workers != 8 || c.Listen != "127.0.0.1:3" || len(c.AllowAddresses) != 2 {
+		t.Fatalf("workers %d listen %s allow %v", c.Relay.Workers, c.Listen, c.AllowAddresses)
+	}
+	env["REBOUND_RELAY_LEASE"] = "long"
+	var ce *Error
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); !errors.As(err, &ce) || ce.Key != "REBOUND_RELAY_LEASE" {
+		t.Fatalf("err = %v; want one naming REBOUND_RELAY_LEASE", err)
+	}
+	if err := c.Set("relay-workers", "x"); !errors.As(err, &ce) || ce.Key != "--relay-workers" {
+		t.Fatalf("err = %v; want one naming --relay-workers", err)
+	}
+}

@@ -104,10 +104,10 @@ func TestActivityIsBounded(t *testing.T) {
 
 func TestActivityPerMinute(t *testing.T) {
 	a := NewActivity()
-	a.record("a", false, t0.Add(-2*time.Minute))             // two minutes back
+	a.record("a", false, t0.Add(-2*time.Minute))              // two minutes back
 	a.record("b", true, t0.Add(-2*time.Minute+5*time.Second)) // same minute
-	a.record("a", false, t0)                                 // the current minute
-	a.record("a", false, t0.Add(-time.Hour))                 // too old
+	a.record("a", false, t0)                                  // the current minute
+	a.record("a", false, t0.Add(-time.Hour))                  // too old
 	got := a.perMinute(t0.Add(5*time.Second), 3)
 	want := []counts{{Delivered: 1, Failed: 1}, {}, {Delivered: 1}}
 	if len(got) != len(want) {

@@ -1,0 +1,339 @@
+// Package api is the rebound daemon's JSON API over an outbox.Store.
+//
+//	POST   /v1/messages              enqueue (admin); honours Idempotency-Key
+//	GET    /v1/messages/{id}         one message (read)
+//	GET    /v1/messages              list: ?state=&destination=&cursor=&limit= (read)
+//	POST   /v1/messages/{id}/replay  replay a dead message (admin)
+//	POST   /v1/replay                replay dead messages by filter (admin)
+//	DELETE /v1/messages/{id}         discard a dead message (admin)
+//
+// Requests carry "Authorization: Bearer TOKEN" (see internal/auth): no or
+// an unknown token gets 401, a read token on an admin route 403. Errors are
+// RFC 9457 application/problem+json, naming the offending field where there
+// is one. Request bodies are limited (413 beyond Config.MaxBodyBytes) and
+// unknown fields are refused (400).
+//
+// POST /v1/messages with an Idempotency-Key header is deduplicated by the
+// idempotency middleware: a retried enqueue returns the first answer, with
+// the same message ID, and never enqueues twice.
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/internal/auth"
+	"github.com/rebound-go/rebound/outbox"
+)
+
+// Config configures the API handler. Store and Enqueue are required.
+type Config struct {
+	Store outbox.Store
+	// Enqueue writes messages in one transaction and returns their IDs.
+	Enqueue func(ctx context.Context, msgs []outbox.Message) ([]string, error)
+	// Destination reports whether a message may name dest. Default: any.
+	Destination func(dest string) bool
+	// Tokens authenticates callers. Nil or empty turns authentication off:
+	// every caller is admin (the daemon allows that on loopback only).
+	Tokens *auth.Tokens
+	// Idempotency keeps Idempotency-Key records for POST /v1/messages.
+	// Nil: the header is ignored.
+	Idempotency idempotency.Store
+	// MaxBodyBytes bounds a request body. Default 1 MiB + 64 KiB.
+	MaxBodyBytes int64
+	// Logger receives server-side failures. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+type handler struct {
+	cfg Config
+}
+
+// New returns the API handler, with routes under /v1/.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil || cfg.Enqueue == nil {
+		return nil, errors.New("api: Config.Store and Config.Enqueue are required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = outbox.MaxPayloadBytes + 64<<10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Destination == nil {
+		cfg.Destination = func(string) bool { return true }
+	}
+	h := &handler{cfg: cfg}
+	var enqueue http.Handler = http.HandlerFunc(h.enqueue)
+	if cfg.Idempotency != nil {
+		mw, err := idempotency.Middleware(idempotency.Config{
+			Store:          cfg.Idempotency,
+			MaxRequestBody: cfg.MaxBodyBytes,
+			Logger:         cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		enqueue = mw(enqueue)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/messages", h.require(auth.Admin, enqueue))
+	mux.Handle("GET /v1/messages/{id}", h.require(auth.Read, http.HandlerFunc(h.get)))
+	mux.Handle("GET /v1/messages", h.require(auth.Read, http.HandlerFunc(h.list)))
+	mux.Handle("POST /v1/messages/{id}/replay", h.require(auth.Admin, http.HandlerFunc(h.replay)))
+	mux.Handle("POST /v1/replay", h.require(auth.Admin, http.HandlerFunc(h.replayDead)))
+	mux.Handle("DELETE /v1/messages/{id}", h.require(auth.Admin, http.HandlerFunc(h.discard)))
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not-found", "No such route", r.Method+" "+r.URL.Path+" is not part of the API", "")
+	})
+	return mux, nil
+}
+
+// require checks the caller's role before next runs.
+func (h *handler) require(want auth.Role, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Tokens != nil && h.cfg.Tokens.Len() > 0 {
+			role := auth.None
+			if v := r.Header.Get("Authorization"); v != "" {
+				role = h.cfg.Tokens.FromRequest(r)
+			}
+			switch {
+			case role == auth.None:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="rebound"`)
+				writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "Send Authorization: Bearer TOKEN with a valid token.", "")
+				return
+			case role < want:
+				writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden", "This route needs an "+want.String()+" token.", "")
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// decode reads one JSON object into v, refusing unknown fields and
+// trailing data; on failure it has written the error.
+func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", "Send application/json, not "+ct+".", "")
+		return false
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		ute *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		writeProblem(w, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			fmt.Sprintf("The body must be at most %d bytes.", mbe.Limit), "")
+	case errors.Is(err, io.EOF):
+		writeProblem(w, http.StatusBadRequest, "malformed-json", "Malformed JSON", "The body is empty; want a JSON object.", "")
+	case errors.As(err, &se):
+		writeProblem(w, http.StatusBadRequest, "malformed-json", "Malformed JSON", fmt.Sprintf("%s (at byte %d).", se.Error(), se.Offset), "")
+	case errors.As(err, &ute):
+		field := ute.Field
+		if field == "" {
+			field = "(body)"
+		}
+		badField(w, field, fmt.Sprintf("want %s, got JSON %s", ute.Type, ute.Value))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		writeProblem(w, http.StatusBadRequest, "unknown-field", "Unknown field", "The field "+strconv.Quote(name)+" is not part of this request.", name)
+	default:
+		writeProblem(w, http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error(), "")
+	}
+	return false
+}
+
+func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
+	var req EnqueueRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	m := outbox.Message{ID: req.ID, Destination: req.Destination, Headers: req.Headers, OrderingKey: req.OrderingKey}
+	switch {
+	case len(req.Payload) > 0 && req.PayloadBase64 != "":
+		badField(w, "payload", "give payload or payload_base64, not both")
+		return
+	case req.PayloadBase64 != "":
+		b, err := base64.StdEncoding.DecodeString(req.PayloadBase64)
+		if err != nil {
+			badField(w, "payload_base64", "want standard base64: "+err.Error())
+			return
+		}
+		m.Payload = b
+	case len(req.Payload) > 0:
+		m.Payload = req.Payload
+	default:
+		badField(w, "payload", "want a JSON value (or payload_base64)")
+		return
+	}
+	if req.NotBefore != nil {
+		m.NotBefore = *req.NotBefore
+	}
+	if m.Destination == "" {
+		badField(w, "destination", "want a destination name")
+		return
+	}
+	if !h.cfg.Destination(m.Destination) {
+		writeProblem(w, http.StatusUnprocessableEntity, "unknown-destination", "Unknown destination",
+			"No destination is configured as "+strconv.Quote(m.Destination)+", and it is not a URL the raw-URL allow-list permits.", "destination")
+		return
+	}
+	ids, err := h.cfg.Enqueue(r.Context(), []outbox.Message{m})
+	var fe *outbox.FieldError
+	switch {
+	case errors.As(err, &fe):
+		field := jsonField[fe.Field]
+		if field == "" {
+			field = fe.Field
+		}
+		badField(w, field, "want "+fe.Expected)
+		return
+	case err != nil:
+		h.storeFailed(w, r, "enqueue", err)
+		return
+	}
+	w.Header().Set("Location", "/v1/messages/"+ids[0])
+	writeJSON(w, http.StatusAccepted, EnqueueResponse{ID: ids[0], Destination: m.Destination, State: outbox.Pending.String()})
+}
+
+func (h *handler) storeFailed(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if r.Context().Err() != nil {
+		return // the caller left
+	}
+	h.cfg.Logger.Error("api: store failed", "op", op, "error", err.Error())
+	w.Header().Set("Retry-After", "1")
+	writeProblem(w, http.StatusServiceUnavailable, "store-unavailable", "Store unavailable", "The store did not answer; retry later.", "")
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	rec, err := h.cfg.Store.Get(r.Context(), r.PathValue("id"))
+	if h.storeError(w, r, "get", err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, fromRecord(rec))
+}
+
+// storeError writes the answer for a failed store operation, reporting
+// whether there was one.
+func (h *handler) storeError(w http.ResponseWriter, r *http.Request, op string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, outbox.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, "not-found", "Message not found", "No message has the ID "+strconv.Quote(r.PathValue("id"))+".", "id")
+	case errors.Is(err, outbox.ErrNotDead):
+		writeProblem(w, http.StatusConflict, "not-dead", "Message is not dead", "Only dead messages can be replayed or discarded.", "id")
+	default:
+		h.storeFailed(w, r, op, err)
+	}
+	return true
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "state", "destination", "cursor", "limit":
+		default:
+			writeProblem(w, http.StatusBadRequest, "unknown-field", "Unknown query parameter", "The parameter "+strconv.Quote(k)+" is not one of state, destination, cursor, limit.", k)
+			return
+		}
+	}
+	var f outbox.Filter
+	if s := q.Get("state"); s != "" {
+		st, ok := outbox.ParseState(s)
+		if !ok {
+			badField(w, "state", "want pending, delivering, retrying, sent or dead, got "+strconv.Quote(s))
+			return
+		}
+		f.State = st
+	}
+	f.Destination, f.Cursor = q.Get("destination"), q.Get("cursor")
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			badField(w, "limit", "want 1 to 1000, got "+strconv.Quote(s))
+			return
+		}
+		f.Limit = n
+	}
+	recs, next, err := h.cfg.Store.List(r.Context(), f)
+	if err != nil {
+		if strings.Contains(err.Error(), "cursor") {
+			badField(w, "cursor", "want a cursor from a previous page's next_cursor")
+			return
+		}
+		h.storeFailed(w, r, "list", err)
+		return
+	}
+	out := List{Messages: make([]Message, 0, len(recs)), NextCursor: next}
+	for _, rec := range recs {
+		out.Messages = append(out.Messages, fromRecord(rec))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
+	if h.storeError(w, r, "replay", h.cfg.Store.Replay(r.Context(), r.PathValue("id"), h.cfg.Now())) {
+		return
+	}
+	writeJSON(w, http.StatusOK, EnqueueResponse{ID: r.PathValue("id"), State: outbox.Pending.String()})
+}
+
+func (h *handler) replayDead(w http.ResponseWriter, r *http.Request) {
+	var req ReplayRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if req.Destination == "" && !req.All {
+		badField(w, "destination", `want a destination, or "all": true to replay every dead message`)
+		return
+	}
+	if req.Destination != "" && req.All {
+		badField(w, "all", `want a destination or "all": true, not both`)
+		return
+	}
+	n, err := h.cfg.Store.ReplayDead(r.Context(), outbox.Filter{Destination: req.Destination}, h.cfg.Now())
+	if err != nil {
+		h.storeFailed(w, r, "replay", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ReplayResponse{Replayed: n})
+}
+
+func (h *handler) discard(w http.ResponseWriter, r *http.Request) {
+	if h.storeError(w, r, "discard", h.cfg.Store.Discard(r.Context(), r.PathValue("id"))) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

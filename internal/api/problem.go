@@ -1,0 +1,36 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Problem is an RFC 9457 problem+json error body. Field names the
+// offending request field, when there is one.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+}
+
+const problemType = "tag:github.com/rebound-go/rebound,2026:api/"
+
+func writeProblem(w http.ResponseWriter, status int, typ, title, detail, field string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(Problem{Type: problemType + typ, Title: title, Status: status, Detail: detail, Field: field})
+}
+
+func badField(w http.ResponseWriter, field, detail string) {
+	writeProblem(w, http.StatusBadRequest, "invalid-field", "Invalid field", detail, field)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,305 @@
+// Package daemon runs `rebound relay`: the outbox relay over SQLite or
+// PostgreSQL, with the JSON API, the status page, /metrics, /livez and
+// /readyz on one listener, and pprof on an optional loopback one.
+//
+// Shutdown (the context passed to Run ending, on SIGINT or SIGTERM): the
+// relay stops claiming; in-flight deliveries finish, or after
+// ShutdownTimeout are canceled and their messages released with the attempt
+// given back; the HTTP server drains; Run returns nil.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/internal/api"
+	"github.com/rebound-go/rebound/internal/auth"
+	"github.com/rebound-go/rebound/internal/config"
+	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/reboundprom"
+)
+
+// ShutdownTimeout bounds how long in-flight deliveries may finish after a
+// stop signal before they are canceled and released.
+const ShutdownTimeout = 20 * time.Second
+
+// Options are what Run needs besides the configuration.
+type Options struct {
+	Logger *slog.Logger
+	// Getenv reads REBOUND_ADMIN_TOKENS and REBOUND_READ_TOKENS. Default:
+	// none are read.
+	Getenv func(string) string
+	// Listening, when set, receives the API address once it listens.
+	Listening func(addr string)
+	// Version is reported by /livez.
+	Version string
+}
+
+// Run serves until ctx ends. cfg must have passed Finish.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tokens, err := loadTokens(cfg, opts.Getenv)
+	if err != nil {
+		return err
+	}
+	if tokens.Len() == 0 && !loopback(cfg.Listen) {
+		return &config.Error{Key: "listen", Want: "a loopback address when no tokens are configured (auth.tokens_file, REBOUND_ADMIN_TOKENS): the API would be open to anyone, got " + cfg.Listen}
+	}
+	kind, addr, _ := cfg.Store()
+	be, err := Open(ctx, kind, addr)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	if err := be.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrating the %s store: %w", kind, err)
+	}
+
+	policy := outbox.AddressPolicy{Allow: cfg.Prefixes()}
+	rt, err := newRouter(cfg, policy)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := reboundprom.New(reboundprom.Config{Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{Observer: metrics}, config.MaxDestinations+100)
+	if err != nil {
+		return err
+	}
+	metrics.WatchBreakers(breakers)
+
+	hooks := newHooks()
+	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, hooks), log))
+	if err != nil {
+		return err
+	}
+	col, err := reboundprom.NewOutboxCollector(reboundprom.OutboxConfig{Store: be.Outbox, Relays: []*outbox.Relay{relay}})
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(col)
+
+	apiHandler, err := api.New(api.Config{
+		Store:        be.Outbox,
+		Enqueue:      be.Enqueue,
+		Destination:  rt.Allowed,
+		Tokens:       tokens,
+		Idempotency:  be.Idempotency,
+		MaxBodyBytes: cfg.API.MaxBodyBytes,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	page, err := statusPage(cfg, be, breakers, hooks, tokens, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiHandler)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok", opts.Version)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := be.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "store unreachable:", err)
+			return
+		}
+		if err := be.Current(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "schema not current:", err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", page)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return &config.Error{Key: "listen", Want: "an address this process can listen on: " + err.Error()}
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	var pprofSrv *http.Server
+	var pprofLn net.Listener
+	if cfg.Pprof != "" {
+		if pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
+			ln.Close()
+			return &config.Error{Key: "pprof", Want: "an address this process can listen on: " + err.Error()}
+		}
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		pprofSrv = &http.Server{Handler: pm, ReadHeaderTimeout: 10 * time.Second}
+	}
+
+	var reaper *idempotency.Reaper
+	reaper = &idempotency.Reaper{Store: be.Idempotency, Logger: log}
+	if err := reaper.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := relay.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	}()
+	if pprofSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pprofSrv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	log.Info("rebound relay started", "listen", ln.Addr().String(), "store", kind, "destinations", len(cfg.Destinations), "auth", tokens.Len() > 0, "version", opts.Version)
+	if opts.Listening != nil {
+		opts.Listening(ln.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("rebound relay stopping: finishing in-flight deliveries", "timeout", ShutdownTimeout.String())
+	case runErr = <-serveErr:
+		log.Error("rebound relay: the HTTP server failed", "error", runErr.Error())
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	if err := relay.Stop(stopCtx); err != nil {
+		log.Warn("rebound relay: stopping the relay", "error", err.Error())
+	}
+	_ = reaper.Stop(stopCtx)
+	httpCtx, cancelHTTP := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelHTTP()
+	_ = srv.Shutdown(httpCtx)
+	if pprofSrv != nil {
+		_ = pprofSrv.Shutdown(httpCtx)
+	}
+	wg.Wait()
+	log.Info("rebound relay stopped")
+	return runErr
+}
+
+func relayConfig(cfg *config.Config, store outbox.Store, sender outbox.Sender, breakers *rebound.Breakers, obs rebound.Observer, log *slog.Logger) outbox.RelayConfig {
+	r := cfg.Relay
+	rc := outbox.RelayConfig{
+		Store:         store,
+		Sender:        sender,
+		Workers:       r.Workers,
+		Lease:         time.Duration(r.Lease),
+		PollInterval:  time.Duration(r.PollInterval),
+		MaxAttempts:   r.MaxAttempts,
+		MaxAge:        time.Duration(r.MaxAge),
+		MaxRetryAfter: time.Duration(r.MaxRetryAfter),
+		Retention:     time.Duration(r.Retention),
+		Breakers:      breakers,
+		Observer:      obs,
+		Logger:        log,
+	}
+	if r.Backoff != (config.Backoff{}) {
+		rc.Backoff = backoff(r.Backoff, outbox.DefaultBackoff)
+	}
+	for name, d := range cfg.Destinations {
+		p := outbox.DestinationPolicy{MaxAttempts: d.Retry.MaxAttempts, MaxAge: time.Duration(d.Retry.MaxAge), Concurrency: d.Concurrency}
+		if d.Retry.Backoff != (config.Backoff{}) {
+			base := outbox.DefaultBackoff
+			if e, ok := rc.Backoff.(rebound.Exponential); ok {
+				base = e
+			}
+			p.Backoff = backoff(d.Retry.Backoff, base)
+		}
+		if p != (outbox.DestinationPolicy{}) {
+			if rc.Destinations == nil {
+				rc.Destinations = map[string]outbox.DestinationPolicy{}
+			}
+			rc.Destinations[name] = p
+		}
+	}
+	return rc
+}
+
+func backoff(b config.Backoff, base rebound.Exponential) rebound.Exponential {
+	if b.Initial > 0 {
+		base.Initial = time.Duration(b.Initial)
+	}
+	if b.Max > 0 {
+		base.Max = time.Duration(b.Max)
+	}
+	return base
+}
+
+func loadTokens(cfg *config.Config, getenv func(string) string) (*auth.Tokens, error) {
+	tokens := &auth.Tokens{}
+	if cfg.Auth.TokensFile != "" {
+		if err := tokens.LoadFile(cfg.Auth.TokensFile); err != nil {
+			return nil, &config.Error{Key: "auth.tokens_file", Want: "a readable file of \"ROLE TOKEN\" lines: " + err.Error()}
+		}
+	}
+	if getenv != nil {
+		if err := tokens.LoadEnv(getenv); err != nil {
+			return nil, &config.Error{Key: "REBOUND_*_TOKENS", Want: err.Error()}
+		}
+	}
+	return tokens, nil
+}
+
+// loopback reports whether a listen address only accepts local callers.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

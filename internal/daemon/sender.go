@@ -1,0 +1,110 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/config"
+	"github.com/rebound-go/rebound/outbox"
+)
+
+// maxRawSenders bounds the raw-URL senders kept; beyond it the cache
+// starts over.
+const maxRawSenders = 1000
+
+// router sends a message through its named destination, or to its raw URL
+// when the allow-list permits it.
+type router struct {
+	named    *outbox.WebhookSender // nil when no destination is configured
+	names    map[string]bool
+	rawAllow []string
+	client   *http.Client
+
+	mu  sync.Mutex
+	raw map[string]*outbox.WebhookSender
+}
+
+func newRouter(cfg *config.Config, policy outbox.AddressPolicy) (*router, error) {
+	dialer := policy.Dialer()
+	client := &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil, // a proxy would hide the real address from the guard
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	r := &router{names: map[string]bool{}, rawAllow: cfg.RawURLs.Allow, client: client, raw: map[string]*outbox.WebhookSender{}}
+	if len(cfg.Destinations) > 0 {
+		dests := make(map[string]outbox.Destination, len(cfg.Destinations))
+		for name, d := range cfg.Destinations {
+			dests[name] = outbox.Destination{URL: d.URL, Secrets: d.Secrets, Timeout: time.Duration(d.Timeout), Headers: d.Headers}
+			r.names[name] = true
+		}
+		s, err := outbox.NewWebhookSender(outbox.WebhookConfig{Destinations: dests, Client: client})
+		if err != nil {
+			return nil, err
+		}
+		r.named = s
+	}
+	return r, nil
+}
+
+// Allowed reports whether a message may name dest.
+func (r *router) Allowed(dest string) bool {
+	return r.names[dest] || r.rawAllowed(dest)
+}
+
+func (r *router) rawAllowed(dest string) bool {
+	if !strings.HasPrefix(dest, "http://") && !strings.HasPrefix(dest, "https://") {
+		return false
+	}
+	u, err := url.Parse(dest)
+	if err != nil || u.User != nil || u.Host == "" || u.Fragment != "" {
+		return false
+	}
+	for _, p := range r.rawAllow {
+		if strings.HasPrefix(dest, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Send implements outbox.Sender.
+func (r *router) Send(ctx context.Context, d outbox.Delivery) error {
+	if r.names[d.Destination] {
+		return r.named.Send(ctx, d)
+	}
+	if !r.rawAllowed(d.Destination) {
+		return rebound.Permanent(errors.Join(outbox.ErrUnknownDestination, errors.New("destination "+strconv.Quote(d.Destination)+" is not configured, and not a URL the raw-URL allow-list permits")))
+	}
+	r.mu.Lock()
+	s := r.raw[d.Destination]
+	if s == nil {
+		var err error
+		s, err = outbox.NewWebhookSender(outbox.WebhookConfig{Destinations: map[string]outbox.Destination{d.Destination: {URL: d.Destination}}, Client: r.client})
+		if err != nil {
+			r.mu.Unlock()
+			return rebound.Permanent(err)
+		}
+		if len(r.raw) >= maxRawSenders {
+			clear(r.raw)
+		}
+		r.raw[d.Destination] = s
+	}
+	r.mu.Unlock()
+	return s.Send(ctx, d)
+}

@@ -1,0 +1,179 @@
+package daemon
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "modernc.org/sqlite" // the embedded store's driver
+
+	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/idempotency/pgstore"
+	"github.com/rebound-go/rebound/idempotency/sqlitestore"
+	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/postgres"
+	"github.com/rebound-go/rebound/outbox/sqlite"
+)
+
+// Backend is an opened store: the outbox, the idempotency keys, and how to
+// enqueue.
+type Backend struct {
+	Kind        string // sqlite or postgres
+	Outbox      outbox.Store
+	Idempotency idempotency.Store
+	// Enqueue writes messages in one transaction.
+	Enqueue func(ctx context.Context, msgs []outbox.Message) ([]string, error)
+	// Ping checks the database answers.
+	Ping func(ctx context.Context) error
+	// Migrate brings both schemas up to date.
+	Migrate func(ctx context.Context) error
+	// Current reports an error unless both schemas are at the versions
+	// this build knows.
+	Current func(ctx context.Context) error
+	// Close releases the connections.
+	Close func()
+}
+
+// SQLiteDSN is how the daemon opens a SQLite file: WAL, a busy timeout,
+// and immediate transactions (see outbox/sqlite).
+func SQLiteDSN(path string) string {
+	return "file:" + url.PathEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// Open opens the store of kind ("sqlite" or "postgres") at addr.
+func Open(ctx context.Context, kind, addr string) (*Backend, error) {
+	switch kind {
+	case "sqlite":
+		return openSQLite(ctx, addr)
+	case "postgres":
+		return openPostgres(ctx, addr)
+	}
+	return nil, fmt.Errorf("daemon: unknown store kind %q", kind)
+}
+
+func openSQLite(ctx context.Context, path string) (*Backend, error) {
+	db, err := sql.Open("sqlite", SQLiteDSN(path))
+	if err != nil {
+		return nil, err
+	}
+	// One connection first, so that switching a new file to WAL cannot
+	// race another connection.
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening sqlite:%s: %w", path, err)
+	}
+	ob, err := sqlite.New(db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	idem, err := sqlitestore.New(db, sqlitestore.Config{})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Backend{
+		Kind:        "sqlite",
+		Outbox:      ob,
+		Idempotency: idem,
+		Enqueue: func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return nil, err
+			}
+			ids, err := outbox.Enqueue(ctx, tx, msgs...)
+			if err != nil {
+				_ = tx.Rollback()
+				return nil, err
+			}
+			return ids, tx.Commit()
+		},
+		Ping: db.PingContext,
+		Current: func(ctx context.Context) error {
+			return current(ctx, func(table string) (int, error) {
+				var v int
+				err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&v)
+				return v, err
+			}, sqlite.SchemaVersion, sqlitestore.SchemaVersion)
+		},
+		Migrate: func(ctx context.Context) error {
+			return errors.Join(ob.Migrate(ctx), idem.Migrate(ctx))
+		},
+		Close: func() { db.Close() },
+	}, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: want a PostgreSQL connection string: %w", err)
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ob, err := postgres.New(pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	idem, err := pgstore.New(pool, pgstore.Config{})
+	if err != nil {
+		ob.Close()
+		pool.Close()
+		return nil, err
+	}
+	return &Backend{
+		Kind:        "postgres",
+		Outbox:      ob,
+		Idempotency: idem,
+		Enqueue: func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
+			var ids []string
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				var err error
+				ids, err = postgres.Enqueue(ctx, tx, msgs...)
+				return err
+			})
+			return ids, err
+		},
+		Ping: pool.Ping,
+		Current: func(ctx context.Context) error {
+			return current(ctx, func(table string) (int, error) {
+				var v int
+				err := pool.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&v)
+				return v, err
+			}, postgres.SchemaVersion, pgstore.SchemaVersion)
+		},
+		Migrate: func(ctx context.Context) error {
+			return errors.Join(ob.Migrate(ctx), idem.Migrate(ctx))
+		},
+		Close: func() { ob.Close(); pool.Close() },
+	}, nil
+}
+
+// current compares the schema versions recorded with the versions this
+// build migrates to.
+func current(ctx context.Context, version func(table string) (int, error), outboxWant, idemWant int) error {
+	for _, t := range []struct {
+		table string
+		want  int
+	}{{outbox.Table + "_schema_version", outboxWant}, {sqlitestore.DefaultTable + "_schema_version", idemWant}} {
+		v, err := version(t.table)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", t.table, err)
+		}
+		if v != t.want {
+			return fmt.Errorf("%s is at version %d; this build needs %d (run rebound migrate)", t.table, v, t.want)
+		}
+	}
+	return nil
+}

@@ -118,6 +118,75 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 	})
 
+	t.Run("MarkSentBatchIsFenced", func(t *testing.T) {
+		h := newHarness(t)
+		bc, ok := h.Store.(outbox.BatchCompleter)
+		if !ok {
+			t.Skip("the store is not an outbox.BatchCompleter")
+		}
+		if stale, err := bc.MarkSentBatch(ctx, nil); err != nil || len(stale) != 0 {
+			t.Fatalf("empty batch: %v, %v", stale, err)
+		}
+		ids := enqueue(t, h, msg("a", ""), msg("a", ""), msg("b", ""), msg("b", ""))
+		t0 := time.Now().Add(time.Second)
+		if got := claimIDs(t, h, t0, 10); len(got) != 4 {
+			t.Fatalf("claimed %v", keys(got))
+		}
+		// ids[1]'s lease ends and another relay claims it again; ids[3]
+		// goes dead; the others keep their lease.
+		for _, id := range []string{ids[0], ids[2], ids[3]} {
+			if err := h.Store.Extend(ctx, id, 1, t0.Add(2*lease)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := claimIDs(t, h, t0.Add(lease), 10); len(got) != 1 || got[ids[1]].Attempt != 2 {
+			t.Fatalf("reclaim %v", got)
+		}
+		if err := h.Store.MarkDead(ctx, ids[3], 1, "permanent", "400", 400); err != nil {
+			t.Fatal(err)
+		}
+		at := t0.Add(lease + time.Second)
+		batch := []outbox.Completion{
+			{ID: ids[0], Attempt: 1, At: at},
+			{ID: ids[1], Attempt: 1, At: at}, // lost its lease
+			{ID: ids[2], Attempt: 1, At: at.Add(time.Millisecond)},
+			{ID: ids[3], Attempt: 1, At: at}, // dead
+			{ID: "missing", Attempt: 1, At: at},
+			{ID: ids[1], Attempt: 2, At: at}, // the new owner
+		}
+		stale, err := bc.MarkSentBatch(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []bool{false, true, false, true, true, false}; fmt.Sprint(stale) != fmt.Sprint(want) {
+			t.Fatalf("stale %v, want %v", stale, want)
+		}
+		for i, want := range []struct {
+			state   outbox.State
+			attempt int
+			sentAt  time.Time
+		}{{outbox.Sent, 1, at}, {outbox.Sent, 2, at}, {outbox.Sent, 1, at.Add(time.Millisecond)}, {outbox.Dead, 1, time.Time{}}} {
+			r, err := h.Store.Get(ctx, ids[i])
+			if err != nil || r.State != want.state || r.Attempt != want.attempt || !r.SentAt.Equal(want.sentAt) || !r.LeaseUntil.IsZero() && r.State == outbox.Sent {
+				t.Fatalf("message %d after the batch: %+v, %v; want %v at attempt %d, sent at %v", i, r, err, want.state, want.attempt, want.sentAt)
+			}
+		}
+		// Written again, as after a commit whose answer was lost, nothing
+		// changes and everything is stale.
+		stale, err = bc.MarkSentBatch(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range stale {
+			if !s {
+				t.Fatalf("writing the batch again recorded %d: %v", i, stale)
+			}
+		}
+		if got := claimIDs(t, h, t0.Add(3*lease), 10); len(got) != 0 {
+			t.Fatalf("claimed after the batch: %v", keys(got))
+		}
+	})
+
 	t.Run("ExtendKeepsTheLease", func(t *testing.T) {
 		h := newHarness(t)
 		id := enqueue(t, h, msg("a", ""))[0]

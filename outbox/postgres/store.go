@@ -31,8 +31,9 @@ type Store struct {
 }
 
 var (
-	_ outbox.Store = (*Store)(nil)
-	_ outbox.Waker = (*Store)(nil)
+	_ outbox.Store          = (*Store)(nil)
+	_ outbox.Waker          = (*Store)(nil)
+	_ outbox.BatchCompleter = (*Store)(nil)
 )
 
 // New returns a Store that keeps the outbox in pool's database, in the
@@ -139,6 +140,58 @@ func (s *Store) Extend(ctx context.Context, id string, attempt int, until time.T
 // MarkSent implements outbox.Store.
 func (s *Store) MarkSent(ctx context.Context, id string, attempt int, now time.Time) error {
 	return s.fenced(ctx, "mark sent", markSentSQL, id, attempt, nanos(now))
+}
+
+// markSentBatchSQL is MarkSent for many messages in one statement: $1
+// their IDs, $2 the attempts that delivered them, $3 when. It returns the
+// messages it changed; the others are stale.
+const markSentBatchSQL = `UPDATE ` + outbox.Table + ` t SET state = 3, sent_at = d.sent_at, lease_until = 0
+FROM unnest($1::text[], $2::int[], $3::bigint[]) AS d(id, attempt, sent_at)
+WHERE t.id = d.id AND t.attempt = d.attempt AND t.state = 2
+RETURNING t.id, t.attempt`
+
+// MarkSentBatch implements outbox.BatchCompleter with one UPDATE … FROM
+// unnest(…) statement, fenced like MarkSent; the rows it did not change
+// are reported stale. It changes the rows in ID order, so that concurrent
+// batches lock them in the same order.
+func (s *Store) MarkSentBatch(ctx context.Context, sent []outbox.Completion) ([]bool, error) {
+	stale := make([]bool, len(sent))
+	if len(sent) == 0 {
+		return stale, nil
+	}
+	order := make([]int, len(sent))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(sent[a].ID, sent[b].ID) })
+	ids, attempts, at := make([]string, len(sent)), make([]int32, len(sent)), make([]int64, len(sent))
+	for j, i := range order {
+		ids[j], attempts[j], at[j] = sent[i].ID, int32(sent[i].Attempt), nanos(sent[i].At)
+	}
+	rows, err := s.pool.Query(ctx, markSentBatchSQL, ids, attempts, at)
+	if err != nil {
+		return nil, fmt.Errorf("outbox/postgres: mark sent (%d messages): %w", len(sent), err)
+	}
+	type key struct {
+		id      string
+		attempt int32
+	}
+	done := make(map[key]bool, len(sent))
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.id, &k.attempt); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("outbox/postgres: mark sent (%d messages): %w", len(sent), err)
+		}
+		done[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("outbox/postgres: mark sent (%d messages): %w", len(sent), err)
+	}
+	for i, c := range sent {
+		stale[i] = !done[key{c.ID, int32(c.Attempt)}]
+	}
+	return stale, nil
 }
 
 // MarkRetry implements outbox.Store. lastErr is kept to its first

@@ -396,9 +396,10 @@ func TestRelayPrunesSentMessages(t *testing.T) {
 }
 
 // flakyStore fails the first MarkSent calls, as a busy SQLite or a dropped
-// connection would.
+// connection would. It is no outbox.BatchCompleter, so the relay records
+// each delivery with MarkSent.
 type flakyStore struct {
-	*sqlite.Store
+	outbox.Store
 	mu       sync.Mutex
 	failures int
 }

@@ -127,7 +127,11 @@ func (s *Store) ReplayDead(ctx context.Context, f outbox.Filter, now time.Time) 
 		query += ` AND destination = ?2`
 		args = append(args, f.Destination)
 	}
+	if err := s.lock(ctx); err != nil {
+		return 0, fmt.Errorf("outbox/sqlite: replay dead: %w", err)
+	}
 	res, err := s.db.ExecContext(ctx, query, args...)
+	s.unlock()
 	if err != nil {
 		return 0, fmt.Errorf("outbox/sqlite: replay dead: %w", err)
 	}
@@ -147,7 +151,11 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 // when it changes nothing, a second look tells ErrNotDead from
 // ErrNotFound.
 func (s *Store) ifDead(ctx context.Context, op, query, id string, args ...any) error {
+	if err := s.lock(ctx); err != nil {
+		return fmt.Errorf("outbox/sqlite: %s: %w", op, err)
+	}
 	res, err := s.db.ExecContext(ctx, query, args...)
+	s.unlock()
 	if err != nil {
 		return fmt.Errorf("outbox/sqlite: %s: %w", op, err)
 	}
@@ -179,7 +187,11 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
+		if err := s.lock(ctx); err != nil {
+			return total, err
+		}
 		res, err := s.db.ExecContext(ctx, query, nanos(before), pruneBatch)
+		s.unlock()
 		if err != nil {
 			return total, fmt.Errorf("outbox/sqlite: prune: %w", err)
 		}

@@ -17,7 +17,7 @@ var migrationFiles embed.FS
 
 // SchemaVersion is the schema version this package's Migrate brings the
 // outbox table to.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // versionTable lists the migrations applied.
 const versionTable = outbox.Table + "_schema_version"

@@ -28,9 +28,17 @@ const MaxErrorBytes = 1 << 10
 // Store is not usable.
 type Store struct {
 	db *sql.DB
+	// write is held by the Store's writes, one at a time: SQLite lets one
+	// connection write at a time, and writers that queue here, in
+	// order, waste no time in SQLite's busy handler, which sleeps between
+	// tries even once the lock is free.
+	write chan struct{}
 }
 
-var _ outbox.Store = (*Store)(nil)
+var (
+	_ outbox.Store          = (*Store)(nil)
+	_ outbox.BatchCompleter = (*Store)(nil)
+)
 
 // New returns a Store that keeps the outbox in db, a SQLite database opened
 // in WAL mode with a busy timeout (see the package doc). Call Migrate once
@@ -40,8 +48,21 @@ func New(db *sql.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("outbox/sqlite: New needs a database")
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, write: make(chan struct{}, 1)}, nil
 }
+
+// lock waits for the Store's turn to write, or for ctx to end; unlock
+// gives the turn back.
+func (s *Store) lock(ctx context.Context) error {
+	select {
+	case s.write <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) unlock() { <-s.write }
 
 // columns are the columns of a record, in the order scanRecord reads them.
 const columns = `seq, id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status`
@@ -65,8 +86,8 @@ func claimSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`UPDATE ` + outbox.Table + ` SET state = 2, attempt = attempt + 1, lease_until = ?1
 WHERE seq IN (
-	SELECT seq FROM ` + outbox.Table + ` m
-	WHERE ((m.state IN (1,4) AND m.next_attempt_at <= ?2) OR (m.state = 2 AND m.lease_until <= ?2))`)
+	SELECT seq FROM ` + outbox.Table + ` m INDEXED BY rebound_outbox_unfinished_idx
+	WHERE m.state IN (1,2,4) AND (CASE WHEN m.state = 2 THEN m.lease_until ELSE m.next_attempt_at END) <= ?2`)
 	if n > 0 {
 		b.WriteString("\n\tAND m.destination NOT IN (")
 		for i := range n {
@@ -109,6 +130,10 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 	for _, d := range skip {
 		args = append(args, d)
 	}
+	if err := s.lock(ctx); err != nil {
+		return nil, fmt.Errorf("outbox/sqlite: claim: %w", err)
+	}
+	defer s.unlock()
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("outbox/sqlite: claim: %w", err)
@@ -159,6 +184,48 @@ func (s *Store) MarkSent(ctx context.Context, id string, attempt int, now time.T
 	return s.fenced(ctx, "mark sent", sentSQL, id, attempt, nanos(now))
 }
 
+// MarkSentBatch implements outbox.BatchCompleter: MarkSent's statement for
+// each message, in one transaction, so one commit.
+func (s *Store) MarkSentBatch(ctx context.Context, sent []outbox.Completion) (stale []bool, err error) {
+	stale = make([]bool, len(sent))
+	if len(sent) == 0 {
+		return stale, nil
+	}
+	if err := s.lock(ctx); err != nil {
+		return nil, fmt.Errorf("outbox/sqlite: mark sent: %w", err)
+	}
+	defer s.unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("outbox/sqlite: mark sent: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, sentSQL)
+	if err != nil {
+		return nil, fmt.Errorf("outbox/sqlite: mark sent: %w", err)
+	}
+	defer stmt.Close()
+	for i, c := range sent {
+		res, err := stmt.ExecContext(ctx, c.ID, c.Attempt, nanos(c.At))
+		if err != nil {
+			return nil, fmt.Errorf("outbox/sqlite: mark sent: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("outbox/sqlite: mark sent: %w", err)
+		}
+		stale[i] = n == 0
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("outbox/sqlite: mark sent: %w", err)
+	}
+	return stale, nil
+}
+
 // MarkRetry implements outbox.Store. It keeps at most MaxErrorBytes of
 // lastErr.
 func (s *Store) MarkRetry(ctx context.Context, id string, attempt int, next time.Time, lastErr string, lastStatus int) error {
@@ -180,7 +247,11 @@ func (s *Store) Release(ctx context.Context, id string, attempt int, next time.T
 // fenced runs a statement that changes a message only while attempt holds
 // it; no row changed means it no longer does.
 func (s *Store) fenced(ctx context.Context, op, query, id string, attempt int, args ...any) error {
+	if err := s.lock(ctx); err != nil {
+		return fmt.Errorf("outbox/sqlite: %s: %w", op, err)
+	}
 	res, err := s.db.ExecContext(ctx, query, append([]any{id, attempt}, args...)...)
+	s.unlock()
 	if err != nil {
 		return fmt.Errorf("outbox/sqlite: %s: %w", op, err)
 	}

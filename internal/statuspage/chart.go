@@ -32,8 +32,9 @@ type chart struct {
 }
 
 type axisLabel struct {
-	X    int
-	Text string
+	X      int
+	Text   string
+	Anchor string // text-anchor: the last label ends at the right edge
 }
 
 type chartBar struct {
@@ -78,11 +79,11 @@ func newChart(points []counts, now time.Time) chart {
 	c.Delivered, c.Failed = d.String(), f.String()
 	for _, back := range []int{30, 20, 10, 0} {
 		if i := n - 1 - back; i >= 0 {
-			text := "now"
+			l := axisLabel{X: int(x(i)), Text: "now", Anchor: "end"}
 			if back > 0 {
-				text = "−" + strconv.Itoa(back) + " min"
+				l.Text, l.Anchor = "−"+strconv.Itoa(back)+" min", "middle"
 			}
-			c.XLabels = append(c.XLabels, axisLabel{int(x(i)), text})
+			c.XLabels = append(c.XLabels, l)
 		}
 	}
 	return c

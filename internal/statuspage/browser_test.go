@@ -1,0 +1,265 @@
+package statuspage
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/outbox"
+)
+
+// chromium returns the path of a Chromium or Chrome binary. Without one
+// the test is skipped, unless REBOUND_TEST_CHROMIUM=1 (as in CI), where it
+// fails.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const why = "no chromium binary on PATH (Debian: apt-get install chromium)"
+	if os.Getenv("REBOUND_TEST_CHROMIUM") == "1" {
+		t.Fatal(why + ", and REBOUND_TEST_CHROMIUM=1 requires the browser test")
+	}
+	t.Skip(why + "; set REBOUND_TEST_CHROMIUM=1 to make this a failure")
+	return ""
+}
+
+// switchReceiver records deliveries and answers 500 until told to accept.
+type switchReceiver struct {
+	mu     sync.Mutex
+	accept bool
+	got    []string // webhook-id of the accepted deliveries
+	bodies []string
+	tries  int
+}
+
+func (rc *switchReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.tries++
+	if !rc.accept {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	rc.got = append(rc.got, r.Header.Get(outbox.HeaderID))
+	rc.bodies = append(rc.bodies, string(body))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rc *switchReceiver) setAccept() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.accept = true
+}
+
+func (rc *switchReceiver) accepted() ([]string, []string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.got...), append([]string(nil), rc.bodies...)
+}
+
+// eventually polls cond every 20 ms until it holds or ctx ends.
+func eventually(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestBrowserReplaysADeadLetter drives the page in headless Chromium: a
+// message goes dead at a failing receiver, the page (after signing in
+// through the form) shows it, and its replay button, once confirmed,
+// delivers it.
+func TestBrowserReplaysADeadLetter(t *testing.T) {
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	o := newOutbox(t)
+	rc := &switchReceiver{}
+	recv := httptest.NewServer(rc)
+	defer recv.Close()
+	sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
+		Destinations: map[string]outbox.Destination{"orders": {URL: recv.URL + "/hooks", Timeout: 5 * time.Second}},
+		Addresses:    outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	activity := NewActivity()
+	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := outbox.NewRelay(outbox.RelayConfig{
+		Store:        o.store,
+		Sender:       sender,
+		PollInterval: 20 * time.Millisecond,
+		Breakers:     breakers,
+		Observer:     activity,
+		Logger:       slog.New(slog.DiscardHandler),
+		// One attempt: the first 500 kills the message.
+		Destinations: map[string]outbox.DestinationPolicy{"orders": {MaxAttempts: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := relay.Stop(stopCtx); err != nil {
+			t.Errorf("stopping the relay: %v", err)
+		}
+	}()
+
+	id := o.enqueue(t, outbox.Message{Destination: "orders", Payload: []byte(`{"order":42}`)})[0]
+	eventually(ctx, t, "the message to go dead", func() bool { return o.state(t, id) == outbox.Dead })
+
+	h, err := New(Config{
+		Store:        o.store,
+		Activity:     activity,
+		Breakers:     breakers,
+		Destinations: []string{"orders", "invoices"},
+		Tokens:       testTokens(t),
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := httptest.NewServer(h)
+	defer site.Close()
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+
+	// The replay button asks for confirmation; accept it, and remember
+	// what it asked. The click waits for the dialog, so another goroutine
+	// answers it.
+	var mu sync.Mutex
+	var asked []string
+	dialogs := chromedp.Events(browser, cdppage.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			asked = append(asked, ev.Message)
+			mu.Unlock()
+			if _, err := chromedp.Call(browser, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true}); err != nil {
+				t.Errorf("accepting the dialog: %v", err)
+			}
+		}
+	}()
+
+	// Unauthenticated, the page sends the browser to the login form.
+	if err := chromedp.Do(browser, chromedp.Navigate(site.URL+"/")); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	if loc, err := chromedp.Run(browser, chromedp.Location()); err != nil || loc != site.URL+"/login" {
+		t.Fatalf("location = %q (%v), want the login form", loc, err)
+	}
+	if err := chromedp.Do(browser,
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), adminToken),
+		chromedp.Submit(chromedp.ID("token")),
+	); err != nil {
+		t.Fatalf("signing in: %v", err)
+	}
+
+	row := chromedp.CSS(`#dead-letters tr[data-id="` + id + `"]`)
+	if err := chromedp.Do(browser, chromedp.WaitVisible(row)); err != nil {
+		t.Fatalf("waiting for the dead letter: %v", err)
+	}
+	text, err := chromedp.Run(browser, chromedp.Text(row))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"orders", "exhausted", "500", "[redacted: 12 bytes, application/json]"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the dead letter's row %q lacks %q", text, want)
+		}
+	}
+	dests, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS("#destinations")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dests, "invoices") || !strings.Contains(dests, "100.0 %") {
+		t.Errorf("the destinations table lacks the idle destination or the failure rate:\n%s", dests)
+	}
+
+	// A look at the page, for whoever changes it.
+	if shot := os.Getenv("REBOUND_TEST_SCREENSHOT"); shot != "" {
+		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+		if err == nil {
+			err = os.WriteFile(shot, png, 0o644)
+		}
+		if err != nil {
+			t.Errorf("screenshot: %v", err)
+		}
+	}
+
+	rc.setAccept()
+	if err := chromedp.Do(browser, chromedp.Click(chromedp.CSS(`#dead-letters tr[data-id="`+id+`"] button.replay`))); err != nil {
+		t.Fatalf("clicking replay: %v", err)
+	}
+	eventually(ctx, t, "the receiver to get the replayed message", func() bool {
+		got, _ := rc.accepted()
+		return len(got) > 0
+	})
+	got, bodies := rc.accepted()
+	if len(got) != 1 || got[0] != id || bodies[0] != `{"order":42}` {
+		t.Errorf("the receiver accepted %v %q, want %s once", got, bodies, id)
+	}
+	eventually(ctx, t, "the store to record the message sent", func() bool { return o.state(t, id) == outbox.Sent })
+
+	mu.Lock()
+	if len(asked) != 1 || !strings.Contains(asked[0], "Replay message "+id) {
+		t.Errorf("the dialogs asked %q, want one confirmation of the replay", asked)
+	}
+	mu.Unlock()
+
+	// The page reports the replay and, refreshed without a reload, no
+	// longer lists the message.
+	if err := chromedp.Do(browser,
+		chromedp.WaitVisible(chromedp.ID("flash")),
+		chromedp.WaitNotPresent(row),
+	); err != nil {
+		t.Fatalf("waiting for the page to refresh: %v", err)
+	}
+	flash, err := chromedp.Run(browser, chromedp.Text(chromedp.ID("flash")))
+	if err != nil || !strings.Contains(flash, "replayed") {
+		t.Errorf("the page says %q (%v), want the replay reported", flash, err)
+	}
+}

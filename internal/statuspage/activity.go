@@ -28,7 +28,7 @@ const (
 //
 // It tracks at most DefaultActivityDestinations destinations, the first
 // ones seen; the events of the others are counted under OtherDestination.
-// Memory is bounded by that: about 6 KiB per destination.
+// Memory is bounded by that: about 9 KiB per destination.
 //
 // An Activity is safe for concurrent use. Observe takes one short lock per
 // destination and allocates nothing once the destination is known.

@@ -169,7 +169,13 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 	var mu sync.Mutex
 	var asked []string
 	dialogs := chromedp.Events(browser, cdppage.JavascriptDialogOpening)
+	dialogsDone := make(chan struct{})
+	defer func() {
+		cancelBrowser()
+		<-dialogsDone
+	}()
 	go func() {
+		defer close(dialogsDone)
 		for ev, err := range dialogs {
 			if err != nil {
 				return
@@ -177,7 +183,7 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 			mu.Lock()
 			asked = append(asked, ev.Message)
 			mu.Unlock()
-			if _, err := chromedp.Call(browser, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true}); err != nil {
+			if _, err := chromedp.Call(browser, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true}); err != nil && browser.Err() == nil {
 				t.Errorf("accepting the dialog: %v", err)
 			}
 		}

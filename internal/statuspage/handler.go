@@ -227,6 +227,12 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "login.html", loginData{Error: "That token is not valid."})
 		return
 	}
+	if strings.ContainsAny(token, "\";\\") {
+		// A cookie cannot carry these bytes; the browser would come back
+		// with a different token.
+		s.render(w, http.StatusBadRequest, "login.html", loginData{Error: `That token cannot be kept in a cookie (it holds ", ; or \). Use another token, or send it as a bearer Authorization header.`})
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     auth.CookieName,
 		Value:    token,

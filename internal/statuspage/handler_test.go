@@ -94,6 +94,17 @@ func TestLogin(t *testing.T) {
 		}
 	}
 
+	// A valid token that a cookie cannot carry is refused with a reason,
+	// not set and then lost.
+	var odd auth.Tokens
+	if err := odd.Add(`semi;colon-0123456789abcdef`, auth.Read); err != nil {
+		t.Fatal(err)
+	}
+	po := newPage(t, Config{Store: o.store, Tokens: &odd})
+	if r := po.do("POST", "/login", "", url.Values{"token": {`semi;colon-0123456789abcdef`}}); r.StatusCode != http.StatusBadRequest || len(r.Cookies()) != 0 || !strings.Contains(r.body, "cannot be kept in a cookie") {
+		t.Errorf("login with a token holding ';' = %d with cookies %v", r.StatusCode, r.Cookies())
+	}
+
 	out := p.do("POST", "/logout", adminToken, url.Values{})
 	if out.StatusCode != http.StatusSeeOther || len(out.Cookies()) != 1 || out.Cookies()[0].MaxAge >= 0 {
 		t.Errorf("logout = %d with cookies %v, want 303 clearing the cookie", out.StatusCode, out.Cookies())

@@ -28,6 +28,15 @@
 // lost its lease and wakes up later cannot overwrite the newer outcome
 // (ErrStale).
 //
+// A relay keeps up to a batch of messages claimed ahead of its workers
+// (claiming when at least half a batch fits), so that a worker that
+// finishes starts the next delivery at once, and a message that waited
+// for a third of its lease has it renewed before delivery. When the store
+// is a BatchCompleter, successful deliveries are recorded in batches, one
+// fenced statement and commit for whatever finished while the previous
+// batch was written. A retry the relay scheduled is claimed when it falls
+// due rather than at the next poll.
+//
 // Delivery is at-least-once: a relay that dies after the receiver got the
 // message but before it recorded the outcome delivers it again. Every
 // delivery carries the message ID as Idempotency-Key and webhook-id, so a
@@ -56,6 +65,8 @@
 //
 // Relay.Stop stops claiming, lets in-flight deliveries finish until its
 // context ends, then cancels them and releases their messages with the
-// attempt given back. Nothing is lost: a message is only ever marked sent
+// attempt given back; messages claimed ahead and not started are released
+// at once, and the deliveries recorded in batches are written before Stop
+// returns. Nothing is lost: a message is only ever marked sent
 // after its receiver answered 2xx.
 package outbox

@@ -50,7 +50,8 @@ type RelayConfig struct {
 	Sender Sender
 	// Workers bounds concurrent deliveries. Default 16.
 	Workers int
-	// BatchSize bounds the messages claimed at once. Default Workers.
+	// BatchSize bounds the messages claimed at once, and those claimed
+	// ahead of the workers, waiting for one. Default Workers.
 	BatchSize int
 	// Lease is how long a claimed message is held; a delivery renews it
 	// every Lease/3, and a relay that dies loses it after Lease. Default

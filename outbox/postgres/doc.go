@@ -69,6 +69,12 @@
 // and whose message another relay claimed since, changes nothing and gets
 // [outbox.ErrStale].
 //
+// A Store is an [outbox.BatchCompleter]: [Store.MarkSentBatch] records
+// many deliveries in one statement, UPDATE … FROM unnest(IDs, attempts,
+// times), fenced like MarkSent, and returns the rows it changed; the
+// others are stale. A relay records its deliveries that way, one commit
+// per batch rather than per message.
+//
 // # Waking
 //
 // A Store is an [outbox.Waker]. [Store.Wait] LISTENs on [Channel] on a

@@ -14,9 +14,13 @@
 //
 // SQLite lets one connection write at a time. The busy timeout makes the
 // others wait for the write lock, up to the timeout, instead of failing at
-// once with SQLITE_BUSY; WAL lets readers go on while one writes. Every
-// statement of the Store is a single autocommit statement, which waits
-// under the busy timeout, so the pool needs no limit on open connections.
+// once with SQLITE_BUSY; WAL lets readers go on while one writes. A Store
+// takes its own writes in turn (a claim, a batch of outcomes, a replay):
+// they queue in the process, in order, rather than in SQLite's busy
+// handler, which sleeps between tries even once the lock is free. Only
+// writers outside the Store (Enqueue's transactions, other processes)
+// meet the busy timeout, so the pool needs no limit on open connections.
+// Share one Store per database within a process.
 //
 // Two cautions, both SQLite's:
 //
@@ -51,10 +55,10 @@
 //	last_error      TEXT NOT NULL       at most MaxErrorBytes
 //	last_status     INTEGER NOT NULL
 //
-// with indexes on (state, next_attempt_at) and (state, lease_until) for
-// finding due messages, on (ordering_key, seq) over the unfinished
-// messages (pending, delivering, retrying) for ordering keys, and on
-// (destination, seq) for listing.
+// with an index on seq over the unfinished messages (pending, delivering,
+// retrying) that claims walk, indexes on (state, next_attempt_at) and
+// (state, lease_until), one on (ordering_key, seq) over the unfinished
+// messages for ordering keys, and one on (destination, seq) for listing.
 //
 // The schema is embedded SQL, one versioned file per change, applied in an
 // IMMEDIATE transaction and recorded in "rebound_outbox_schema_version",
@@ -78,11 +82,17 @@
 // Release) is one UPDATE fenced by the message ID, the attempt that
 // claimed it and the delivering state: a relay whose lease expired, and
 // whose message was claimed again since, changes nothing and gets
-// [outbox.ErrStale].
+// [outbox.ErrStale]. A Store is an [outbox.BatchCompleter]:
+// [Store.MarkSentBatch] runs MarkSent's UPDATE for many messages in one
+// transaction, and a relay records its deliveries that way, one commit
+// per batch.
 //
-// A claim's cost grows with the number of messages due (SQLite sorts them
-// to take the oldest), not with the history of sent ones; run
-// [Store.Prune] periodically all the same, to keep the file small.
+// A claim walks the unfinished messages in enqueue order (the index named
+// in the statement) until it has its limit: its cost grows with the
+// messages that are unfinished but not yet due ahead of the due ones (a
+// long outage of a destination, whose messages wait out their backoff),
+// not with the history of sent ones; run [Store.Prune] periodically all
+// the same, to keep the file small.
 //
 // # Polling
 //

@@ -56,4 +56,46 @@
 // POST without an idempotency key that may have been processed. --max-time
 // has no code of its own: running out of it gives 4 or 5 by what failed
 // last, and 5 when it interrupted an attempt.
+//
+// # rebound enqueue and rebound dead
+//
+// Enqueue and Dead are clients of a relay's JSON API (internal/api), at
+// --server (default $REBOUND_SERVER, else http://127.0.0.1:8080) with the
+// bearer token --token (default $REBOUND_TOKEN), which no message shows.
+// Each request is sent through reboundhttp with up to 3 attempts.
+//
+//	rebound enqueue --destination NAME --data JSON    prints the new message's ID
+//	rebound dead list [--destination D] [--limit N]   a table, or JSON lines with --json
+//	rebound dead replay ID... | --all | --destination D
+//	rebound dead discard ID...
+//
+// Enqueue always sends an Idempotency-Key, random or --idempotency-key
+// KEY, the same on every attempt: the API answers a repeated key with the
+// first answer, so a retried enqueue never enqueues twice, and running the
+// command again with the same key and flags is safe. --data must be JSON
+// and is checked before anything is sent; --data-binary sends any bytes.
+//
+// An error answer of the API is one line on stderr, with the problem's
+// title, field and detail:
+//
+//	rebound enqueue: 422 Unknown destination (field destination): No destination is configured as "x", ...
+//
+// Their exit codes are those of Call, read for an API:
+//
+//	code  outcome
+//	0     success
+//	1     error: a payload file or stdin could not be read, an answer that
+//	      is not the JSON expected, stdout could not be written
+//	2     usage: an unknown flag, a bad flag value, a missing flag or
+//	      argument, a --data that is not JSON
+//	3     the API refused the request (a 4xx other than 408 and 429): a bad
+//	      or missing token (401, 403), an unknown message (404), a message
+//	      that is not dead (409), an invalid field (400, 422)
+//	4     gave up after server errors: the last attempt got a 5xx, 429 or 408
+//	5     the API could not be reached: refused, reset, timed out, an
+//	      unknown host, a TLS failure
+//	6     canceled
+//
+// dead replay and dead discard go on with the other IDs after an ID the
+// API refuses, and exit with 3 at the end; any other failure stops them.
 package cli

@@ -3,6 +3,8 @@
 //	rebound relay    deliver the outbox: API, status page, /metrics
 //	rebound migrate  bring the store's schema up to date, then exit
 //	rebound call     a curl-like client that retries what can succeed
+//	rebound enqueue  enqueue a message through a relay's API
+//	rebound dead     list, replay or discard dead messages through a relay's API
 //	rebound version  print the version
 //
 // Run "rebound COMMAND -h" for a command's flags.
@@ -25,6 +27,8 @@ commands:
   relay    deliver the outbox: JSON API, status page, /metrics (default store: sqlite:rebound.db)
   migrate  bring the store's schema up to date, then exit
   call     a curl-like HTTP client that retries what can succeed (exit codes by outcome)
+  enqueue  enqueue a message through a relay's API
+  dead     list, replay or discard dead messages through a relay's API
   version  print the version
 
 Run "rebound COMMAND -h" for a command's flags.
@@ -49,6 +53,10 @@ func run(ctx context.Context, args []string, io cli.IO) int {
 		return relay(ctx, args[1:], io, true)
 	case "call":
 		return cli.Call(ctx, args[1:], io)
+	case "enqueue":
+		return cli.Enqueue(ctx, args[1:], io)
+	case "dead":
+		return cli.Dead(ctx, args[1:], io)
 	case "version", "--version", "-version":
 		fmt.Fprintln(io.Stdout, "rebound", version())
 		return 0

@@ -307,10 +307,10 @@ func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
 			now := time.Now()
 			skip := r.skipped(now)
 			claimed, err := r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, skip)
+			r.retryClaimed(now) // even if the claim failed: no hurry to retry it
 			switch {
 			case err == nil:
 				r.lastPoll.Store(now.UnixNano())
-				r.retryClaimed(now)
 			case ctx.Err() == nil:
 				r.cfg.Logger.Warn("outbox: claiming messages failed", "error", err.Error())
 			}
@@ -369,7 +369,9 @@ func (r *Relay) retryScheduled(next time.Time) {
 	}
 }
 
-// retryClaimed forgets the earliest retry once a claim at now covered it.
+// retryClaimed forgets the earliest retry once a claim at now covered it,
+// or failed: a failing store is tried again at the next poll, not in a
+// loop.
 func (r *Relay) retryClaimed(now time.Time) {
 	if cur := r.nextRetry.Load(); cur != 0 && cur <= now.UnixNano() {
 		r.nextRetry.CompareAndSwap(cur, 0)

@@ -29,6 +29,7 @@ import (
 	"github.com/rebound-go/rebound/internal/api"
 	"github.com/rebound-go/rebound/internal/auth"
 	"github.com/rebound-go/rebound/internal/config"
+	"github.com/rebound-go/rebound/internal/statuspage"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/reboundprom"
 )
@@ -47,6 +48,9 @@ type Options struct {
 	Listening func(addr string)
 	// Version is reported by /livez.
 	Version string
+	// ShutdownTimeout bounds how long in-flight deliveries may finish
+	// once ctx ends. Default ShutdownTimeout.
+	ShutdownTimeout time.Duration
 }
 
 // Run serves until ctx ends. cfg must have passed Finish.
@@ -90,7 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	metrics.WatchBreakers(breakers)
 
-	hooks := newHooks()
+	hooks := statuspage.NewActivity()
 	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, hooks), log))
 	if err != nil {
 		return err
@@ -207,11 +211,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("rebound relay stopping: finishing in-flight deliveries", "timeout", ShutdownTimeout.String())
+		log.Info("rebound relay stopping: finishing in-flight deliveries")
 	case runErr = <-serveErr:
 		log.Error("rebound relay: the HTTP server failed", "error", runErr.Error())
 	}
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	grace := opts.ShutdownTimeout
+	if grace <= 0 {
+		grace = ShutdownTimeout
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := relay.Stop(stopCtx); err != nil {
 		log.Warn("rebound relay: stopping the relay", "error", err.Error())

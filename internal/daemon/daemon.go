@@ -88,14 +88,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{Observer: metrics}, config.MaxDestinations+100)
+	logged := rebound.NewSlogObserver(log) // every retry, give-up and breaker change
+	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{Observer: rebound.Observers(metrics, logged)}, config.MaxDestinations+100)
 	if err != nil {
 		return err
 	}
 	metrics.WatchBreakers(breakers)
 
-	hooks := statuspage.NewActivity()
-	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, hooks), log))
+	activity := statuspage.NewActivity()
+	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, activity, logged), log))
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	page, err := statusPage(cfg, be, breakers, hooks, tokens, log)
+	page, err := statusPage(cfg, be, breakers, activity, tokens, log)
 	if err != nil {
 		return err
 	}

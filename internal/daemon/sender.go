@@ -62,7 +62,9 @@ func newRouter(cfg *config.Config, policy outbox.AddressPolicy) (*router, error)
 	return r, nil
 }
 
-// Allowed reports whether a message may name dest.
+// Allowed reports whether a message may name dest: a configured name, or
+// a URL under an allowed prefix with no user info, query or fragment (the
+// URL labels logs and metrics, so it must carry no credentials).
 func (r *router) Allowed(dest string) bool {
 	return r.names[dest] || r.rawAllowed(dest)
 }
@@ -72,7 +74,7 @@ func (r *router) rawAllowed(dest string) bool {
 		return false
 	}
 	u, err := url.Parse(dest)
-	if err != nil || u.User != nil || u.Host == "" || u.Fragment != "" {
+	if err != nil || u.User != nil || u.Host == "" || u.Fragment != "" || u.RawQuery != "" {
 		return false
 	}
 	for _, p := range r.rawAllow {

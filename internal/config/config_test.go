@@ -146,3 +146,17 @@ func TestEnvThenFlagsOverride(t *testing.T) {
 		t.Fatalf("err = %v; want one naming --relay-workers", err)
 	}
 }
+
+// The example deployment's configuration stays valid.
+func TestDeployExample(t *testing.T) {
+	c, err := Load("../../deploy/relay/rebound.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Destinations) != 2 || c.Auth.TokensFile == "" {
+		t.Fatalf("destinations %v, tokens file %q", c.DestinationNames(), c.Auth.TokensFile)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite" // the embedded store's driver
 
@@ -77,23 +76,15 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 		db.Close()
 		return nil, err
 	}
+	// SQLite has one writer at a time: concurrent API requests share its
+	// transactions instead of queueing for them.
+	enq := NewGroupEnqueuer(sqlWrite(db), GroupConfig{})
 	return &Backend{
 		Kind:        "sqlite",
 		Outbox:      ob,
 		Idempotency: idem,
-		Enqueue: func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				return nil, err
-			}
-			ids, err := outbox.Enqueue(ctx, tx, msgs...)
-			if err != nil {
-				_ = tx.Rollback()
-				return nil, err
-			}
-			return ids, tx.Commit()
-		},
-		Ping: db.PingContext,
+		Enqueue:     enq.Enqueue,
+		Ping:        db.PingContext,
 		Current: func(ctx context.Context) error {
 			return current(ctx, func(table string) (int, error) {
 				var v int
@@ -104,7 +95,7 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 		Migrate: func(ctx context.Context) error {
 			return errors.Join(ob.Migrate(ctx), idem.Migrate(ctx))
 		},
-		Close: func() { db.Close() },
+		Close: func() { enq.Close(); db.Close() },
 	}, nil
 }
 
@@ -132,20 +123,16 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 		pool.Close()
 		return nil, err
 	}
+	// Concurrent API requests share transactions: every enqueue's commit
+	// takes PostgreSQL's notification queue lock, so one commit per
+	// request would serialise them.
+	enq := NewGroupEnqueuer(postgresWrite(pool), GroupConfig{})
 	return &Backend{
 		Kind:        "postgres",
 		Outbox:      ob,
 		Idempotency: idem,
-		Enqueue: func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
-			var ids []string
-			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				var err error
-				ids, err = postgres.Enqueue(ctx, tx, msgs...)
-				return err
-			})
-			return ids, err
-		},
-		Ping: pool.Ping,
+		Enqueue:     enq.Enqueue,
+		Ping:        pool.Ping,
 		Current: func(ctx context.Context) error {
 			return current(ctx, func(table string) (int, error) {
 				var v int
@@ -156,7 +143,7 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 		Migrate: func(ctx context.Context) error {
 			return errors.Join(ob.Migrate(ctx), idem.Migrate(ctx))
 		},
-		Close: func() { ob.Close(); pool.Close() },
+		Close: func() { enq.Close(); ob.Close(); pool.Close() },
 	}, nil
 }
 

@@ -57,6 +57,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// ErrDuplicateID is what Config.Enqueue returns (wrapped) when a message's
+// ID is already taken; the API answers 409.
+var ErrDuplicateID = errors.New("api: a message with this ID exists")
+
 type handler struct {
 	cfg Config
 }
@@ -211,6 +215,10 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 	ids, err := h.cfg.Enqueue(r.Context(), []outbox.Message{m})
 	var fe *outbox.FieldError
 	switch {
+	case errors.Is(err, ErrDuplicateID):
+		writeProblem(w, http.StatusConflict, "duplicate-id", "Duplicate message ID",
+			"A message with the ID "+strconv.Quote(m.ID)+" exists; send a new ID, or none for a generated one.", "id")
+		return
 	case errors.As(err, &fe):
 		field := jsonField[fe.Field]
 		if field == "" {

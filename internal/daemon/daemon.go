@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	apiHandler, err := api.New(api.Config{
 		Store:        be.Outbox,
-		Enqueue:      be.Enqueue,
+		Enqueue:      EnqueueFor(be),
 		Destination:  rt.Allowed,
 		Tokens:       tokens,
 		Idempotency:  be.Idempotency,

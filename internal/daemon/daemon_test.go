@@ -424,3 +424,15 @@ func TestServesPageMetricsAndProbes(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateIDConflicts(t *testing.T) {
+	d := start(t, "destinations:\n  orders: {url: http://127.0.0.1:9/}\n", true)
+	body := `{"destination":"orders","payload":1,"id":"order-7"}`
+	if r, m := d.do(t, "POST", "/v1/messages", adminToken, body); r.StatusCode != 202 {
+		t.Fatalf("first: %d %v", r.StatusCode, m)
+	}
+	r, m := d.do(t, "POST", "/v1/messages", adminToken, body)
+	if r.StatusCode != http.StatusConflict || m["field"] != "id" {
+		t.Fatalf("second with the same ID: %d %v; want 409 naming id", r.StatusCode, m)
+	}
+}

@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	if tokens.Len() == 0 && !loopback(cfg.Listen) {
-		return &config.Error{Key: "listen", Want: "a loopback address when no tokens are configured (auth.tokens_file, REBOUND_ADMIN_TOKENS): the API would be open to anyone, got " + cfg.Listen}
+		return &config.Error{Key: "listen", Want: "want a loopback address when no tokens are configured (auth.tokens_file, REBOUND_ADMIN_TOKENS): the API would be open to anyone, got " + cfg.Listen}
 	}
 	kind, addr, _ := cfg.Store()
 	be, err := Open(ctx, kind, addr)
@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return &config.Error{Key: "listen", Want: "an address this process can listen on: " + err.Error()}
+		return &config.Error{Key: "listen", Want: "want an address this process can listen on: " + err.Error()}
 	}
 	srv := &http.Server{
 		Handler:           mux,
@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if cfg.Pprof != "" {
 		if pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
 			ln.Close()
-			return &config.Error{Key: "pprof", Want: "an address this process can listen on: " + err.Error()}
+			return &config.Error{Key: "pprof", Want: "want an address this process can listen on: " + err.Error()}
 		}
 		pm := http.NewServeMux()
 		pm.HandleFunc("/debug/pprof/", pprof.Index)
@@ -289,7 +289,7 @@ func loadTokens(cfg *config.Config, getenv func(string) string) (*auth.Tokens, e
 	tokens := &auth.Tokens{}
 	if cfg.Auth.TokensFile != "" {
 		if err := tokens.LoadFile(cfg.Auth.TokensFile); err != nil {
-			return nil, &config.Error{Key: "auth.tokens_file", Want: "a readable file of \"ROLE TOKEN\" lines: " + err.Error()}
+			return nil, &config.Error{Key: "auth.tokens_file", Want: "want a readable file of \"ROLE TOKEN\" lines: " + err.Error()}
 		}
 	}
 	if getenv != nil {

@@ -59,7 +59,9 @@ func start(t *testing.T, yaml string, tokens bool) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.DB = "sqlite:" + filepath.Join(t.TempDir(), "rebound.db")
+	if cfg.DB == "" {
+		cfg.DB = "sqlite:" + filepath.Join(t.TempDir(), "rebound.db")
+	}
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Relay.PollInterval = config.Duration(20 * time.Millisecond)
 	if err := cfg.Finish(); err != nil {
@@ -435,4 +437,11 @@ func TestDuplicateIDConflicts(t *testing.T) {
 	if r.StatusCode != http.StatusConflict || m["field"] != "id" {
 		t.Fatalf("second with the same ID: %d %v; want 409 naming id", r.StatusCode, m)
 	}
+}
+
+// newServer starts a loopback HTTP server and returns its URL.
+func newServer(t *testing.T, h http.HandlerFunc) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

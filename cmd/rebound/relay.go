@@ -74,12 +74,7 @@ func relay(ctx context.Context, args []string, io cli.IO, migrateOnly bool) int 
 	}
 	if err == nil {
 		for n, u := range dests {
-			if cfg.Destinations == nil {
-				cfg.Destinations = map[string]config.Destination{}
-			}
-			d := cfg.Destinations[n]
-			d.URL = u
-			cfg.Destinations[n] = d
+			cfg.SetDestinationURL(n, u)
 		}
 		err = cfg.Finish()
 	}

@@ -31,7 +31,7 @@
 //	destinations:
 //	  orders:
 //	    url: https://example.com/hooks/orders
-//	    secrets: [whsec_...]        # Standard Webhooks signing secrets
+//	    secrets: [env:ORDERS_SECRET] # Standard Webhooks secrets: whsec_…, or env:VARIABLE
 //	    timeout: 10s
 //	    headers: {X-Env: prod}
 //	    concurrency: 0              # 0: no limit
@@ -277,6 +277,11 @@ func Settings() []Setting {
 }
 
 // ApplyEnv applies the REBOUND_* variables that getenv reports set.
+//
+// It also reads REBOUND_DESTINATIONS ("NAME=URL,NAME=URL", like the
+// --destination flag), and resolves every destination secret written as
+// "env:VARIABLE" to that variable's value, so that secrets need not sit in
+// the file.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, s := range Settings() {
 		if v := getenv(s.Env); v != "" {
@@ -285,7 +290,43 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	if v := getenv("REBOUND_DESTINATIONS"); v != "" {
+		for i, pair := range strings.Split(v, ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			name, u, ok := strings.Cut(pair, "=")
+			if !ok || name == "" || u == "" {
+				return bad("REBOUND_DESTINATIONS", "want NAME=URL pairs separated by commas; entry %d is %q", i+1, pair)
+			}
+			c.SetDestinationURL(name, u)
+		}
+	}
+	for _, name := range c.DestinationNames() {
+		d := c.Destinations[name]
+		for i, sec := range d.Secrets {
+			ref, ok := strings.CutPrefix(sec, "env:")
+			if !ok {
+				continue
+			}
+			v := getenv(ref)
+			if v == "" {
+				return bad(fmt.Sprintf("destinations.%s.secrets[%d]", name, i), "want the environment variable %s set to a signing secret", ref)
+			}
+			d.Secrets[i] = v
+		}
+	}
 	return nil
+}
+
+// SetDestinationURL sets (or adds) destination name's URL.
+func (c *Config) SetDestinationURL(name, u string) {
+	if c.Destinations == nil {
+		c.Destinations = map[string]Destination{}
+	}
+	d := c.Destinations[name]
+	d.URL = u
+	c.Destinations[name] = d
 }
 
 // Set applies one flag (by its Setting.Flag name).

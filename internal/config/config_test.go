@@ -160,3 +160,29 @@ func TestDeployExample(t *testing.T) {
 		t.Fatalf("destinations %v, tokens file %q", c.DestinationNames(), c.Auth.TokensFile)
 	}
 }
+
+func TestEnvDestinationsAndSecrets(t *testing.T) {
+	c, err := Parse("f.yaml", strings.NewReader("destinations:\n  orders: {url: https://x/, secrets: [env:ORDERS_SECRET]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"REBOUND_DESTINATIONS": "billing=https://b.example.com/hook, audit=https://a.example.com/"}
+	var ce *Error
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); !errors.As(err, &ce) || ce.Key != "destinations.orders.secrets[0]" || !strings.Contains(ce.Want, "ORDERS_SECRET") {
+		t.Fatalf("err = %v; want one naming destinations.orders.secrets[0] and ORDERS_SECRET", err)
+	}
+	env["ORDERS_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Destinations["orders"].Secrets[0] != env["ORDERS_SECRET"] || c.Destinations["billing"].URL != "https://b.example.com/hook" || len(c.Destinations) != 3 {
+		t.Fatalf("destinations %+v", c.Destinations)
+	}
+	env["REBOUND_DESTINATIONS"] = "nourl"
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); !errors.As(err, &ce) || ce.Key != "REBOUND_DESTINATIONS" {
+		t.Fatalf("err = %v; want one naming REBOUND_DESTINATIONS", err)
+	}
+}

@@ -57,6 +57,9 @@ type Config struct {
 	Now func() time.Time
 }
 
+// EnqueueTimeout bounds one enqueue, whether or not its caller waits.
+const EnqueueTimeout = 30 * time.Second
+
 // ErrDuplicateID is what Config.Enqueue returns (wrapped) when a message's
 // ID is already taken; the API answers 409.
 var ErrDuplicateID = errors.New("api: a message with this ID exists")
@@ -212,7 +215,13 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 			"No destination is configured as "+strconv.Quote(m.Destination)+", and it is not a URL the raw-URL allow-list permits.", "destination")
 		return
 	}
-	ids, err := h.cfg.Enqueue(r.Context(), []outbox.Message{m})
+	// The enqueue outlives a caller who hangs up: its outcome is then
+	// still known and answered, so that the idempotency middleware stores
+	// it and a retry with the same key gets this message's ID instead of
+	// enqueueing it again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), EnqueueTimeout)
+	defer cancel()
+	ids, err := h.cfg.Enqueue(ctx, []outbox.Message{m})
 	var fe *outbox.FieldError
 	switch {
 	case errors.Is(err, ErrDuplicateID):
@@ -235,9 +244,6 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) storeFailed(w http.ResponseWriter, r *http.Request, op string, err error) {
-	if r.Context().Err() != nil {
-		return // the caller left
-	}
 	h.cfg.Logger.Error("api: store failed", "op", op, "error", err.Error())
 	w.Header().Set("Retry-After", "1")
 	writeProblem(w, http.StatusServiceUnavailable, "store-unavailable", "Store unavailable", "The store did not answer; retry later.", "")

@@ -79,7 +79,8 @@ func (w *webhookWorker) NextRetry(*river.Job[webhookArgs]) time.Time {
 
 // webhookClient is an HTTP client configured as outbox.WebhookSender's
 // default one: the guarded dialer (loopback allowed), no proxy, no
-// redirects, at most 16 idle connections per host.
+// redirects, at most outbox.DefaultMaxIdleConnsPerHost idle connections
+// per host.
 func webhookClient() *http.Client {
 	dialer := outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Dialer()
 	return &http.Client{
@@ -87,7 +88,7 @@ func webhookClient() *http.Client {
 			Proxy:                 nil,
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   16,
+			MaxIdleConnsPerHost:   outbox.DefaultMaxIdleConnsPerHost,
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,

@@ -38,8 +38,7 @@ func newRouter(cfg *config.Config, policy outbox.AddressPolicy) (*router, error)
 			Proxy:                 nil, // a proxy would hide the real address from the guard
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
+			MaxIdleConnsPerHost:   outbox.DefaultMaxIdleConnsPerHost, // one per worker: no dial per delivery
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,

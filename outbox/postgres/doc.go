@@ -25,8 +25,8 @@
 //	last_status     INTEGER NOT NULL
 //
 // with partial indexes for Claim (unfinished messages in enqueue order,
-// due messages, expired leases, the unfinished messages of each ordering
-// key), an index by destination for List, one of sent messages for Prune,
+// the unfinished messages of each ordering key), an index by destination
+// for List, one of sent messages for Prune,
 // and a trigger that notifies the channel [Channel] after every statement
 // that inserts messages.
 //

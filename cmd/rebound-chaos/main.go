@@ -62,6 +62,7 @@ type Options struct {
 	Markdown       string
 	Keep           bool
 	Verbose        bool
+	MaxDuration    time.Duration
 }
 
 func main() {
@@ -74,7 +75,14 @@ func main() {
 		}
 		os.Exit(2)
 	}
-	os.Exit(run(ctx, opts))
+	if opts.MaxDuration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, opts.MaxDuration, fmt.Errorf("the run took longer than -max-duration %s", opts.MaxDuration))
+		defer cancel()
+	}
+	code := run(ctx, opts)
+	stop()
+	os.Exit(code)
 }
 
 func parseFlags(args []string) (Options, error) {
@@ -106,6 +114,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.Markdown, "markdown", "", "also write the summary as markdown to this file")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the run's directory (logs, SQLite file)")
 	fs.BoolVar(&o.Verbose, "v", false, "log every fault")
+	fs.DurationVar(&o.MaxDuration, "max-duration", 0, "fail the run if it takes longer than this (0: no limit beyond -drain-timeout)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -343,7 +352,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	for drainErr == nil && (rcv.Delivered(ids) < len(ids) || !wantFaults()) {
 		select {
 		case <-ctx.Done():
-			drainErr = ctx.Err()
+			drainErr = context.Cause(ctx)
 		case <-deadline.C:
 			drainErr = fmt.Errorf("not drained within %s: %d of %d delivered", o.DrainTimeout, rcv.Delivered(ids), len(ids))
 		case <-tick.C:
@@ -364,7 +373,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 		}
 		select {
 		case <-ctx.Done():
-			drainErr = ctx.Err()
+			drainErr = context.Cause(ctx)
 		case <-deadline.C:
 			drainErr = fmt.Errorf("not drained within %s: the store still has unfinished messages (%v)", o.DrainTimeout, err)
 		case <-tick.C:
@@ -393,7 +402,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	res.Faults, res.FaultErrors = chaos.Faults(), chaos.Errors()
 	deliveries := rcv.Deliveries()
 	res.Ledger = Reckon(acked, deliveries, states)
-	res.Duplicates = DuplicateCauses(deliveries, states, res.Faults, o.Lease)
+	res.Duplicates = DuplicateCauses(acked, deliveries, states, res.Faults, o.Lease)
 	if err := writeRecords(dir, deliveries, res.Faults, acked, states); err != nil {
 		logf("writing the records: %v", err)
 	}
@@ -421,12 +430,16 @@ func progress(ctx context.Context, rcv *Receiver, chaos *Chaos, enq *Enqueuer) {
 	}
 }
 
-// DuplicateCauses attributes each duplicate OK delivery to the fault that
-// most plausibly made the relay deliver again: the first OK of the message
-// fell within a kill's reach (up to 2 s before it), a pause, or a restart
+// DuplicateCauses attributes each duplicate delivery of an acknowledged
+// message to the fault that most plausibly made the relay deliver again:
+// the first success of the message fell within a kill's reach (up to 2 s before it), a pause, or a restart
 // of PostgreSQL (up to a lease after it). The receiver cannot see which
 // relay sent a delivery, so this is a correlation, not a proof.
-func DuplicateCauses(deliveries []Delivery, store map[string]StoreState, faults []Fault, lease time.Duration) map[string]int {
+func DuplicateCauses(acked map[int]string, deliveries []Delivery, store map[string]StoreState, faults []Fault, lease time.Duration) map[string]int {
+	known := make(map[string]bool, len(acked))
+	for _, id := range acked {
+		known[id] = true
+	}
 	first := map[string]time.Time{}
 	oks := append([]Delivery(nil), deliveries...)
 	sort.SliceStable(oks, func(i, j int) bool { return oks[i].Answered < oks[j].Answered })
@@ -441,7 +454,7 @@ func DuplicateCauses(deliveries []Delivery, store map[string]StoreState, faults 
 		}
 	}
 	for _, d := range oks {
-		if !Succeeded(&d, store) {
+		if !known[d.ID] || !Succeeded(&d, store) {
 			continue
 		}
 		t, seen := first[d.ID]

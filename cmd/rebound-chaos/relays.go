@@ -117,7 +117,9 @@ func (r *Relay) Start(ctx context.Context, wait time.Duration) error {
 	cmd := exec.Command(r.bin, r.args...)
 	cmd.Env = r.env
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A group of its own, so that signals reach it alone; and killed
+	// with the chaos run should that die first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		r.mu.Unlock()

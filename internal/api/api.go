@@ -19,13 +19,17 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -215,6 +219,16 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 			"No destination is configured as "+strconv.Quote(m.Destination)+", and it is not a URL the raw-URL allow-list permits.", "destination")
 		return
 	}
+	// A request with an Idempotency-Key and no ID gets an ID derived from
+	// the caller and the key. The middleware answers retries from its
+	// record; the derived ID covers what the record cannot: a relay that
+	// dies between writing the message and recording the answer leaves the
+	// key unanswered, and the retry, once the key's lease has run out,
+	// meets the message already stored instead of writing it again.
+	derived := false
+	if key := r.Header.Get("Idempotency-Key"); m.ID == "" && key != "" && h.cfg.Idempotency != nil {
+		m.ID, derived = keyID(r.Header.Get("Authorization"), key), true
+	}
 	// The enqueue outlives a caller who hangs up: its outcome is then
 	// still known and answered, so that the idempotency middleware stores
 	// it and a retry with the same key gets this message's ID instead of
@@ -225,8 +239,22 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 	var fe *outbox.FieldError
 	switch {
 	case errors.Is(err, ErrDuplicateID):
-		writeProblem(w, http.StatusConflict, "duplicate-id", "Duplicate message ID",
-			"A message with the ID "+strconv.Quote(m.ID)+" exists; send a new ID, or none for a generated one.", "id")
+		rec, gerr := h.cfg.Store.Get(ctx, m.ID)
+		switch {
+		case gerr == nil && sameMessage(rec.Message, m):
+			// The same message again: what was asked for is done.
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.Header().Set("Location", "/v1/messages/"+rec.ID)
+			writeJSON(w, http.StatusAccepted, EnqueueResponse{ID: rec.ID, Destination: rec.Destination, State: outbox.Pending.String()})
+		case gerr != nil && !errors.Is(gerr, outbox.ErrNotFound):
+			h.storeFailed(w, r, "enqueue", gerr)
+		case derived:
+			writeProblem(w, http.StatusUnprocessableEntity, "key-reused", "Idempotency-Key reused",
+				"This Idempotency-Key was used for another request.", "")
+		default:
+			writeProblem(w, http.StatusConflict, "duplicate-id", "Duplicate message ID",
+				"Another message has the ID "+strconv.Quote(m.ID)+"; send a new ID, or none for a generated one.", "id")
+		}
 		return
 	case errors.As(err, &fe):
 		field := jsonField[fe.Field]
@@ -350,4 +378,22 @@ func (h *handler) discard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// keyID derives a message ID from the caller's credentials and its
+// Idempotency-Key: the same pair always gives the same ID, and two callers'
+// keys never collide.
+func keyID(authorization, key string) string {
+	h := sha256.New()
+	h.Write([]byte("rebound/api/idempotency-key\x00"))
+	principal := sha256.Sum256([]byte(authorization))
+	h.Write(principal[:])
+	h.Write([]byte(key))
+	return "k" + hex.EncodeToString(h.Sum(nil))[:40]
+}
+
+// sameMessage reports whether a stored message is the one m asks for.
+func sameMessage(stored, m outbox.Message) bool {
+	return stored.Destination == m.Destination && bytes.Equal(stored.Payload, m.Payload) &&
+		stored.OrderingKey == m.OrderingKey && maps.Equal(stored.Headers, m.Headers)
 }

@@ -93,3 +93,64 @@ func TestHangUpThenRetryEnqueuesOnce(t *testing.T) {
 		t.Fatalf("%d messages stored (%v); want exactly the one answered, %s", len(recs), recs, got.ID)
 	}
 }
+
+// The enqueue commits but its answer is lost (a relay that dies between
+// writing the message and recording the key's answer, or a commit whose
+// acknowledgement never came): the key is left unanswered, and a retry
+// with it must find the message written rather than write it again.
+func TestRetryAfterLostAnswerEnqueuesOnce(t *testing.T) {
+	ctx := context.Background()
+	be, err := daemon.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	if err := be.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lose := true
+	h, err := api.New(api.Config{
+		Store: be.Outbox,
+		Enqueue: func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
+			ids, err := daemon.EnqueueFor(be)(ctx, msgs)
+			if lose && err == nil {
+				lose = false
+				return nil, context.DeadlineExceeded // written, but the answer is lost
+			}
+			return ids, err
+		},
+		Idempotency: be.Idempotency,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) (*httptest.ResponseRecorder, api.EnqueueResponse) {
+		req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", `"order-9"`)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var got api.EnqueueResponse
+		_ = json.Unmarshal(w.Body.Bytes(), &got)
+		return w, got
+	}
+	body := `{"destination":"d","payload":{"order":9}}`
+	if w, _ := post(body); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("first: %d; want 503 (outcome unknown)", w.Code)
+	}
+	w, got := post(body)
+	if w.Code != http.StatusAccepted || got.ID == "" || w.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: %d %s; want 202 for the message already written", w.Code, w.Body.String())
+	}
+	recs, _, err := be.Outbox.List(ctx, outbox.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].ID != got.ID {
+		t.Fatalf("%d messages stored; want one, %s", len(recs), got.ID)
+	}
+	// The same key with another request is refused.
+	if w, _ := post(`{"destination":"d","payload":{"order":10}}`); w.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("same key, other body: %d; want 422", w.Code)
+	}
+}

@@ -433,9 +433,13 @@ func TestDuplicateIDConflicts(t *testing.T) {
 	if r, m := d.do(t, "POST", "/v1/messages", adminToken, body); r.StatusCode != 202 {
 		t.Fatalf("first: %d %v", r.StatusCode, m)
 	}
-	r, m := d.do(t, "POST", "/v1/messages", adminToken, body)
+	// The same message again is done already.
+	if r, m := d.do(t, "POST", "/v1/messages", adminToken, body); r.StatusCode != 202 || r.Header.Get("Idempotent-Replayed") != "true" || m["id"] != "order-7" {
+		t.Fatalf("the same message again: %d %v; want 202 replayed", r.StatusCode, m)
+	}
+	r, m := d.do(t, "POST", "/v1/messages", adminToken, `{"destination":"orders","payload":2,"id":"order-7"}`)
 	if r.StatusCode != http.StatusConflict || m["field"] != "id" {
-		t.Fatalf("second with the same ID: %d %v; want 409 naming id", r.StatusCode, m)
+		t.Fatalf("another message with the same ID: %d %v; want 409 naming id", r.StatusCode, m)
 	}
 }
 

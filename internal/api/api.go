@@ -15,7 +15,13 @@
 //
 // POST /v1/messages with an Idempotency-Key header is deduplicated by the
 // idempotency middleware: a retried enqueue returns the first answer, with
-// the same message ID, and never enqueues twice.
+// the same message ID, and never enqueues twice. Such a message's ID, unless
+// the request names one, is derived from the caller and the key, so that
+// even a retry after the first answer was lost (a relay killed between the
+// commit and recording the answer) meets the message already written.
+// Sending a message again under its own ID is likewise done once: the
+// same message gets 202 with Idempotent-Replayed: true, another message
+// with a taken ID 409.
 package api
 
 import (
@@ -95,6 +101,9 @@ func New(cfg Config) (http.Handler, error) {
 		mw, err := idempotency.Middleware(idempotency.Config{
 			Store:          cfg.Idempotency,
 			MaxRequestBody: cfg.MaxBodyBytes,
+			// A running enqueue renews its key every 3 s; a relay that
+			// dies holding one blocks its retries for at most 10 s.
+			Lease: 10 * time.Second,
 			Logger:         cfg.Logger,
 		})
 		if err != nil {

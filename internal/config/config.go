@@ -25,6 +25,7 @@
 //	  max_retry_after: 1h
 //	  retention: 168h
 //	  backoff: {initial: 5s, max: 1h}
+//	  breaker: {consecutive_failures: 5, failure_rate: 0.5, min_calls: 20, open_for: 30s, disabled: false}
 //	allow_addresses: []             # CIDRs the SSRF guard lets through, e.g. 127.0.0.0/8
 //	raw_urls:
 //	  allow: []                     # URL prefixes a message may name as its destination
@@ -113,6 +114,24 @@ type Relay struct {
 	MaxRetryAfter Duration `yaml:"max_retry_after"`
 	Retention     Duration `yaml:"retention"`
 	Backoff       Backoff  `yaml:"backoff"`
+	Breaker       Breaker  `yaml:"breaker"`
+}
+
+// Breaker configures the circuit breaker each destination gets: while it
+// is open, the destination's messages wait without spending attempts.
+// Zero fields mean rebound.BreakerConfig's defaults.
+type Breaker struct {
+	// Disabled turns the breakers off.
+	Disabled bool `yaml:"disabled"`
+	// ConsecutiveFailures opens it after this many failures in a row
+	// (default 5; negative: never).
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// FailureRate opens it when at least this share of MinCalls or more
+	// outcomes in the last minute failed (default 0.5; negative: never).
+	FailureRate float64 `yaml:"failure_rate"`
+	MinCalls    int     `yaml:"min_calls"`
+	// OpenFor is how long it stays open before probing (default 30s).
+	OpenFor Duration `yaml:"open_for"`
 }
 
 // Backoff is an exponential backoff with full jitter.
@@ -410,6 +429,14 @@ func (c *Config) Finish() error {
 		return bad("relay.max_age", "want a positive duration, got %s", time.Duration(r.MaxAge))
 	case r.MaxRetryAfter < 0:
 		return bad("relay.max_retry_after", "want a positive duration, got %s", time.Duration(r.MaxRetryAfter))
+	}
+	switch br := r.Breaker; {
+	case br.FailureRate > 1:
+		return bad("relay.breaker.failure_rate", "want at most 1 (negative: never), got %g", br.FailureRate)
+	case br.MinCalls < 0:
+		return bad("relay.breaker.min_calls", "want 0 (default 20) or more, got %d", br.MinCalls)
+	case br.OpenFor < 0:
+		return bad("relay.breaker.open_for", "want a positive duration, got %s", time.Duration(br.OpenFor))
 	}
 	if err := checkBackoff("relay.backoff", r.Backoff); err != nil {
 		return err

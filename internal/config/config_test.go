@@ -92,6 +92,8 @@ func TestFinishErrorsNameTheKey(t *testing.T) {
 		{"relay: {workers: -1}\n", "relay.workers"},
 		{"relay: {lease: 10ms}\n", "relay.lease"},
 		{"relay: {backoff: {initial: 1m, max: 1s}}\n", "relay.backoff.max"},
+		{"relay: {breaker: {failure_rate: 2}}\n", "relay.breaker.failure_rate"},
+		{"relay: {breaker: {open_for: -1s}}\n", "relay.breaker.open_for"},
 		{"allow_addresses: [10.0.0.0/33]\n", "allow_addresses[0]"},
 		{"raw_urls: {allow: ['https://x.example.com']}\n", "raw_urls.allow[0]"},
 		{"destinations: {a: {url: ftp://x/}}\n", "destinations.a.url"},

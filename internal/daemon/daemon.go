@@ -89,11 +89,20 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	logged := rebound.NewSlogObserver(log) // every retry, give-up and breaker change
-	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{Observer: rebound.Observers(metrics, logged)}, config.MaxDestinations+100)
-	if err != nil {
-		return err
+	var breakers *rebound.Breakers
+	if br := cfg.Relay.Breaker; !br.Disabled {
+		breakers, err = rebound.NewBreakers(rebound.BreakerConfig{
+			ConsecutiveFailures: br.ConsecutiveFailures,
+			FailureRate:         br.FailureRate,
+			MinCalls:            br.MinCalls,
+			OpenFor:             time.Duration(br.OpenFor),
+			Observer:            rebound.Observers(metrics, logged),
+		}, config.MaxDestinations+100)
+		if err != nil {
+			return &config.Error{Key: "relay.breaker", Want: err.Error()}
+		}
+		metrics.WatchBreakers(breakers)
 	}
-	metrics.WatchBreakers(breakers)
 
 	activity := statuspage.NewActivity()
 	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, activity, logged), log))

@@ -428,7 +428,7 @@ func TestServesPageMetricsAndProbes(t *testing.T) {
 }
 
 func TestDuplicateIDConflicts(t *testing.T) {
-	d := start(t, "destinations:\n  orders: {url: http://127.0.0.1:9/}\n", true)
+	d := start(t, "relay: {breaker: {disabled: true}}\ndestinations:\n  orders: {url: http://127.0.0.1:9/}\n", true)
 	body := `{"destination":"orders","payload":1,"id":"order-7"}`
 	if r, m := d.do(t, "POST", "/v1/messages", adminToken, body); r.StatusCode != 202 {
 		t.Fatalf("first: %d %v", r.StatusCode, m)

@@ -103,8 +103,8 @@ func New(cfg Config) (http.Handler, error) {
 			MaxRequestBody: cfg.MaxBodyBytes,
 			// A running enqueue renews its key every 3 s; a relay that
 			// dies holding one blocks its retries for at most 10 s.
-			Lease: 10 * time.Second,
-			Logger:         cfg.Logger,
+			Lease:  10 * time.Second,
+			Logger: cfg.Logger,
 		})
 		if err != nil {
 			return nil, err

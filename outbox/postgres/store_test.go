@@ -309,3 +309,43 @@ func BenchmarkClaim(b *testing.B) {
 		left -= batch
 	}
 }
+
+// A batch larger than planEachBatchOver is planned for its arguments;
+// repeated, it records every message of each batch and reports the stale
+// ones, as small batches do.
+func TestMarkSentBatchLarge(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	msgs := make([]outbox.Message, 600)
+	for i := range msgs {
+		msgs[i] = outbox.Message{Destination: "a", Payload: []byte("{}")}
+	}
+	e.enqueueSQL(t, msgs...)
+	now := time.Now().Add(time.Second)
+	ds, err := e.store.Claim(ctx, now, time.Minute, len(msgs), nil)
+	if err != nil || len(ds) != len(msgs) {
+		t.Fatalf("claimed %d, %v", len(ds), err)
+	}
+	// Six batches of 100, more than the five runs after which PostgreSQL
+	// may settle on a generic plan; each has one stale attempt.
+	for b := 0; b < 6; b++ {
+		var batch []outbox.Completion
+		for _, d := range ds[b*100 : (b+1)*100] {
+			batch = append(batch, outbox.Completion{ID: d.ID, Attempt: d.Attempt, At: now})
+		}
+		batch[7].Attempt++
+		stale, err := e.store.MarkSentBatch(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range stale {
+			if s != (i == 7) {
+				t.Fatalf("batch %d: stale %v at %d", b, s, i)
+			}
+		}
+	}
+	var sent int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM `+outbox.Table+` WHERE state = 3`).Scan(&sent); err != nil || sent != 594 {
+		t.Fatalf("%d sent (%v), want 594", sent, err)
+	}
+}

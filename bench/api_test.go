@@ -223,13 +223,15 @@ func runAPI(tb testing.TB, b *apiBackend, cfg apiConfig) apiResult {
 	tb.Helper()
 	ctx := context.Background()
 	logs := &logCounter{}
-	enqueue := b.be.Enqueue
+	// The enqueue the daemon gives the API (which tells a taken ID apart),
+	// over the Backend's or the baseline's.
+	be := *b.be
 	if cfg.txPerRequest {
-		enqueue = b.txPerRequest
+		be.Enqueue = b.txPerRequest
 	}
 	h, err := api.New(api.Config{
 		Store:       b.be.Outbox,
-		Enqueue:     enqueue,
+		Enqueue:     daemon.EnqueueFor(&be),
 		Destination: func(dest string) bool { return dest == apiDestination },
 		Idempotency: b.be.Idempotency,
 		Logger:      logs.logger(),

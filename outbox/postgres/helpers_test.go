@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	neturl "net/url"
 	"os"
 	"testing"
 	"time"
@@ -40,8 +41,44 @@ type env struct {
 // pool's configuration.
 func newEnv(t testing.TB, cfg func(*pgxpool.Config)) *env {
 	t.Helper()
+	return newEnvAt(t, testURL(t), cfg)
+}
+
+// ownDatabase creates a database of the test's own, dropped when it ends,
+// and returns its URL. Notifications are per database: tests that assert
+// when Wait wakes need one, or other packages' tests enqueueing in the
+// shared database at the same time would wake them.
+func ownDatabase(t testing.TB) string {
+	t.Helper()
 	ctx := context.Background()
-	url := testURL(t)
+	base := testURL(t)
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "outbox_wtest_" + outbox.NewID(time.Now())[20:]
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close(context.Background())
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+		}
+	})
+	u, err := neturl.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// newEnvAt is newEnv in the database at url.
+func newEnvAt(t testing.TB, url string, cfg func(*pgxpool.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func waitAsync(s *postgres.Store) <-chan error {
 }
 
 func TestWaitWakesAtACommittedEnqueue(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnvAt(t, ownDatabase(t), nil)
 	listening(t, e.store)
 
 	// Nothing committed: Wait runs until its context ends.
@@ -64,7 +64,7 @@ func TestWaitWakesAtACommittedEnqueue(t *testing.T) {
 }
 
 func TestWaitWakesEveryWaiter(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnvAt(t, ownDatabase(t), nil)
 	listening(t, e.store)
 	const waiters = 4
 	var wg sync.WaitGroup
@@ -96,7 +96,7 @@ func TestWaitWakesEveryWaiter(t *testing.T) {
 
 func TestWaitReconnectsAfterAConnectionError(t *testing.T) {
 	app := "outbox_waker_" + outbox.NewID(time.Now())[20:]
-	e := newEnv(t, func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["application_name"] = app })
+	e := newEnvAt(t, ownDatabase(t), func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["application_name"] = app })
 	ctx := context.Background()
 	listening(t, e.store)
 
@@ -121,7 +121,7 @@ WHERE application_name = $1 AND query = 'LISTEN '||$2 AND pid <> pg_backend_pid(
 }
 
 func TestCloseEndsWait(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnvAt(t, ownDatabase(t), nil)
 	listening(t, e.store)
 	woken := waitAsync(e.store)
 	follower := waitAsync(e.store)

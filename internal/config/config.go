@@ -25,7 +25,7 @@
 //	  max_retry_after: 1h
 //	  retention: 168h
 //	  backoff: {initial: 5s, max: 1h}
-//	  breaker: {consecutive_failures: 5, failure_rate: 0.5, min_calls: 20, open_for: 30s, disabled: false}
+//	  breaker: {consecutive_failures: 20, failure_rate: 0.5, min_calls: 20, open_for: 30s, disabled: false}
 //	allow_addresses: []             # CIDRs the SSRF guard lets through, e.g. 127.0.0.0/8
 //	raw_urls:
 //	  allow: []                     # URL prefixes a message may name as its destination
@@ -117,6 +117,15 @@ type Relay struct {
 	Breaker       Breaker  `yaml:"breaker"`
 }
 
+// DefaultConsecutiveFailures is the relay's breaker's rule of failures in
+// a row: 20, not rebound's 5. A relay delivers to a destination from many
+// workers at once, so five failures in a row come by chance at a modest
+// failure rate (at 20%, about once in 3,000 deliveries), and each would
+// stop the destination for OpenFor. A destination that is down fails
+// every delivery and trips 20 as fast; the failure rate rule (50% of at
+// least 20 in a minute) catches the rest.
+const DefaultConsecutiveFailures = 20
+
 // Breaker configures the circuit breaker each destination gets: while it
 // is open, the destination's messages wait without spending attempts.
 // Zero fields mean rebound.BreakerConfig's defaults.
@@ -124,7 +133,7 @@ type Breaker struct {
 	// Disabled turns the breakers off.
 	Disabled bool `yaml:"disabled"`
 	// ConsecutiveFailures opens it after this many failures in a row
-	// (default 5; negative: never).
+	// (default DefaultConsecutiveFailures; negative: never).
 	ConsecutiveFailures int `yaml:"consecutive_failures"`
 	// FailureRate opens it when at least this share of MinCalls or more
 	// outcomes in the last minute failed (default 0.5; negative: never).

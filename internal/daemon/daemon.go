@@ -91,6 +91,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	logged := rebound.NewSlogObserver(log) // every retry, give-up and breaker change
 	var breakers *rebound.Breakers
 	if br := cfg.Relay.Breaker; !br.Disabled {
+		if br.ConsecutiveFailures == 0 {
+			br.ConsecutiveFailures = config.DefaultConsecutiveFailures
+		}
 		breakers, err = rebound.NewBreakers(rebound.BreakerConfig{
 			ConsecutiveFailures: br.ConsecutiveFailures,
 			FailureRate:         br.FailureRate,

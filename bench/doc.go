@@ -68,6 +68,20 @@
 //	REBOUND_BENCH_OUTBOX=1 REBOUND_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //		go test -run '^$' -bench Outbox -benchtime 1x -timeout 30m ./...
 //
+// The daemon benchmarks measure `rebound relay`'s own pieces on PostgreSQL:
+//
+//   - BenchmarkAPIEnqueue (api_test.go): POST /v1/messages, open loop at
+//     2,000 and 3,000 requests a second for 20 s, with and without an
+//     Idempotency-Key, the daemon's grouped enqueue against a transaction
+//     per request; off unless REBOUND_BENCH_API=1 (TestAPIEnqueueHarness
+//     runs it small). Results in docs/BENCHMARKS.md.
+//   - BenchmarkLoad (load_test.go): the whole daemon (API, relay, store)
+//     under 60 s of enqueues at a fixed rate (default 1,000/s,
+//     REBOUND_BENCH_LOAD_RATE) with the receiver healthy, then 60 s with
+//     it degraded (20% 503s, 50 ms per answer), then the drain; off unless
+//     REBOUND_BENCH_LOAD=1 (TestLoadHarness runs it small). Results in
+//     docs/RELIABILITY.md.
+//
 // TestSameSemantics checks that every configuration used by the benchmarks
 // makes exactly 3 attempts on the failure path and returns the success, so a
 // benchmark cannot silently measure something else.

@@ -59,6 +59,10 @@ type Config struct {
 	// Idempotency keeps Idempotency-Key records for POST /v1/messages.
 	// Nil: the header is ignored.
 	Idempotency idempotency.Store
+	// KeyTTL is how long Idempotency remembers a completed key. Default
+	// 24 h. The message's ID, derived from the key, deduplicates as long as
+	// the message is kept, whatever KeyTTL.
+	KeyTTL time.Duration
 	// MaxBodyBytes bounds a request body. Default 1 MiB + 64 KiB.
 	MaxBodyBytes int64
 	// Logger receives server-side failures. Default slog.Default().
@@ -104,6 +108,7 @@ func New(cfg Config) (http.Handler, error) {
 			// A running enqueue renews its key every 3 s; a relay that
 			// dies holding one blocks its retries for at most 10 s.
 			Lease:  10 * time.Second,
+			TTL:    cfg.KeyTTL,
 			Logger: cfg.Logger,
 		})
 		if err != nil {

@@ -34,6 +34,12 @@ import (
 	"github.com/rebound-go/rebound/reboundprom"
 )
 
+// KeyTTL is how long a relay answers a repeated Idempotency-Key from
+// memory; later, and at another relay, the repeat meets the message whose
+// ID derives from the key. It bounds the keys' memory: the enqueue rate
+// times KeyTTL.
+const KeyTTL = 2 * time.Minute
+
 // ShutdownTimeout bounds how long in-flight deliveries may finish after a
 // stop signal before they are canceled and released.
 const ShutdownTimeout = 20 * time.Second
@@ -124,6 +130,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Destination:  rt.Allowed,
 		Tokens:       tokens,
 		Idempotency:  be.Idempotency,
+		KeyTTL:       KeyTTL,
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 		Logger:       log,
 	})
@@ -189,7 +196,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	var reaper *idempotency.Reaper
-	reaper = &idempotency.Reaper{Store: be.Idempotency, Logger: log}
+	reaper = &idempotency.Reaper{Store: be.Idempotency, Interval: KeyTTL / 4, Logger: log}
 	if err := reaper.Start(ctx); err != nil {
 		ln.Close()
 		return err

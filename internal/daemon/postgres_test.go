@@ -84,3 +84,26 @@ func TestTwoRelaysOnPostgres(t *testing.T) {
 		}
 	}
 }
+
+// A retried enqueue that reaches another relay (whose memory has not seen
+// its Idempotency-Key) is answered with the first relay's message, and
+// the message is stored once; the key with another request is refused.
+func TestIdempotencyKeyAcrossRelays(t *testing.T) {
+	dsn := pgSchema(t)
+	yaml := fmt.Sprintf("db: %q\ndestinations:\n  orders: {url: http://127.0.0.1:9/}\nrelay: {workers: 1}\n", dsn)
+	a := start(t, yaml, true)
+	b := start(t, yaml, true)
+	body := `{"destination":"orders","payload":{"order":77}}`
+	r1, m1 := a.do(t, "POST", "/v1/messages", adminToken, body, "Idempotency-Key", `"order-77"`)
+	r2, m2 := b.do(t, "POST", "/v1/messages", adminToken, body, "Idempotency-Key", `"order-77"`)
+	if r1.StatusCode != 202 || r2.StatusCode != 202 || m1["id"] != m2["id"] || r2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("relay a: %d %v; relay b: %d %v (replayed %q); want the same 202 and ID", r1.StatusCode, m1, r2.StatusCode, m2, r2.Header.Get("Idempotent-Replayed"))
+	}
+	if r, m := b.do(t, "POST", "/v1/messages", adminToken, `{"destination":"orders","payload":{"order":78}}`, "Idempotency-Key", `"order-77"`); r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("same key, other request, other relay: %d %v; want 422", r.StatusCode, m)
+	}
+	_, list := a.do(t, "GET", "/v1/messages", adminToken, "")
+	if n := len(list["messages"].([]any)); n != 1 {
+		t.Fatalf("%d messages stored; want 1", n)
+	}
+}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -12,8 +11,6 @@ import (
 	_ "modernc.org/sqlite" // the embedded store's driver
 
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/idempotency/pgstore"
-	"github.com/rebound-go/rebound/idempotency/sqlitestore"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
 	"github.com/rebound-go/rebound/outbox/sqlite"
@@ -22,8 +19,13 @@ import (
 // Backend is an opened store: the outbox, the idempotency keys, and how to
 // enqueue.
 type Backend struct {
-	Kind        string // sqlite or postgres
-	Outbox      outbox.Store
+	Kind   string // sqlite or postgres
+	Outbox outbox.Store
+	// Idempotency keeps the API's Idempotency-Key answers, in this
+	// process's memory: a key's answer is replayed from here while the
+	// key is fresh (api.Config.KeyTTL), and a retry that reaches another
+	// relay, or comes later, meets the message itself, whose ID derives
+	// from the key (see internal/api). Keys cost the enqueue no write.
 	Idempotency idempotency.Store
 	// Enqueue writes messages in one transaction.
 	Enqueue func(ctx context.Context, msgs []outbox.Message) ([]string, error)
@@ -71,11 +73,7 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 		db.Close()
 		return nil, err
 	}
-	idem, err := sqlitestore.New(db, sqlitestore.Config{})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
+	idem := &idempotency.MemoryStore{}
 	// SQLite has one writer at a time: concurrent API requests share its
 	// transactions instead of queueing for them.
 	enq := NewGroupEnqueuer(sqlWrite(db), GroupConfig{})
@@ -90,10 +88,10 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 				var v int
 				err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&v)
 				return v, err
-			}, sqlite.SchemaVersion, sqlitestore.SchemaVersion)
+			}, sqlite.SchemaVersion)
 		},
 		Migrate: func(ctx context.Context) error {
-			return errors.Join(ob.Migrate(ctx), idem.Migrate(ctx))
+			return ob.Migrate(ctx)
 		},
 		Close: func() { enq.Close(); db.Close() },
 	}, nil
@@ -117,12 +115,7 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 		pool.Close()
 		return nil, err
 	}
-	idem, err := pgstore.New(pool, pgstore.Config{})
-	if err != nil {
-		ob.Close()
-		pool.Close()
-		return nil, err
-	}
+	idem := &idempotency.MemoryStore{}
 	// Concurrent API requests share transactions: every enqueue's commit
 	// takes PostgreSQL's notification queue lock, so one commit per
 	// request would serialise them.
@@ -138,29 +131,25 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 				var v int
 				err := pool.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&v)
 				return v, err
-			}, postgres.SchemaVersion, pgstore.SchemaVersion)
+			}, postgres.SchemaVersion)
 		},
 		Migrate: func(ctx context.Context) error {
-			return errors.Join(ob.Migrate(ctx), idem.Migrate(ctx))
+			return ob.Migrate(ctx)
 		},
 		Close: func() { enq.Close(); ob.Close(); pool.Close() },
 	}, nil
 }
 
-// current compares the schema versions recorded with the versions this
-// build migrates to.
-func current(ctx context.Context, version func(table string) (int, error), outboxWant, idemWant int) error {
-	for _, t := range []struct {
-		table string
-		want  int
-	}{{outbox.Table + "_schema_version", outboxWant}, {sqlitestore.DefaultTable + "_schema_version", idemWant}} {
-		v, err := version(t.table)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", t.table, err)
-		}
-		if v != t.want {
-			return fmt.Errorf("%s is at version %d; this build needs %d (run rebound migrate)", t.table, v, t.want)
-		}
+// current compares the outbox's schema version with the one this build
+// migrates to.
+func current(ctx context.Context, version func(table string) (int, error), want int) error {
+	table := outbox.Table + "_schema_version"
+	v, err := version(table)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", table, err)
+	}
+	if v != want {
+		return fmt.Errorf("%s is at version %d; this build needs %d (run rebound migrate)", table, v, want)
 	}
 	return nil
 }

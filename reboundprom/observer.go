@@ -49,8 +49,8 @@ type Observer struct {
 	retries      *prometheus.CounterVec
 	calls        *prometheus.CounterVec
 	attempts     *prometheus.CounterVec
-	callDur      *prometheus.HistogramVec
-	attemptDur   *prometheus.HistogramVec
+	callDur      *durations
+	attemptDur   *durations
 	retryWait    *prometheus.HistogramVec
 	budgetRej    *prometheus.CounterVec
 	consecutive  *prometheus.GaugeVec
@@ -76,9 +76,9 @@ type endpoint struct {
 	key         string                // the endpoint name it was looked up by
 	retries     [2]prometheus.Counter // succeeded, failed
 	calls       [5]prometheus.Counter // by rebound.Result
-	callDur     [5]prometheus.Observer
+	callDur     [5]*durSeries
 	attempts    [6]prometheus.Counter // by class, then "none" for success
-	attemptDur  prometheus.Observer
+	attemptDur  *durSeries
 	retryWait   prometheus.Observer
 	budgetRej   prometheus.Counter
 	consecutive prometheus.Gauge
@@ -101,6 +101,9 @@ func New(cfg Config) (*Observer, error) {
 	if cfg.Buckets == nil {
 		cfg.Buckets = DefaultBuckets
 	}
+	if err := checkBuckets(cfg.Buckets); err != nil {
+		return nil, &rebound.ConfigError{Field: "reboundprom.Config.Buckets", Problem: err.Error()}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -117,16 +120,12 @@ func New(cfg Config) (*Observer, error) {
 			Name: "rebound_attempts_total",
 			Help: "Attempts by the class of their failure (none for a successful attempt).",
 		}, []string{"endpoint", "class"}),
-		callDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "rebound_call_duration_seconds",
-			Help:    "Duration of logical calls, waits between attempts included.",
-			Buckets: cfg.Buckets,
-		}, []string{"endpoint", "result"}),
-		attemptDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "rebound_attempt_duration_seconds",
-			Help:    "Duration of single attempts.",
-			Buckets: cfg.Buckets,
-		}, []string{"endpoint"}),
+		callDur: newDurations("rebound_call_duration_seconds",
+			"Duration of logical calls, waits between attempts included.",
+			[]string{"endpoint", "result"}, cfg.Buckets),
+		attemptDur: newDurations("rebound_attempt_duration_seconds",
+			"Duration of single attempts.",
+			[]string{"endpoint"}, cfg.Buckets),
 		retryWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rebound_retry_wait_seconds",
 			Help:    "Waits scheduled before retries.",
@@ -211,13 +210,13 @@ func (o *Observer) newEndpoint(label string) *endpoint {
 	ep.retries[1] = o.retries.WithLabelValues(label, "failed")
 	for r := rebound.ResultSuccess; r <= rebound.ResultRejected; r++ {
 		ep.calls[r] = o.calls.WithLabelValues(label, resultLabels[r])
-		ep.callDur[r] = o.callDur.WithLabelValues(label, resultLabels[r])
+		ep.callDur[r] = o.callDur.with(label, resultLabels[r])
 	}
 	for c := rebound.Unknown; c <= rebound.Canceled; c++ {
 		ep.attempts[c] = o.attempts.WithLabelValues(label, c.String())
 	}
 	ep.attempts[5] = o.attempts.WithLabelValues(label, "none")
-	ep.attemptDur = o.attemptDur.WithLabelValues(label)
+	ep.attemptDur = o.attemptDur.with(label)
 	ep.retryWait = o.retryWait.WithLabelValues(label)
 	ep.budgetRej = o.budgetRej.WithLabelValues(label)
 	ep.consecutive = o.consecutive.WithLabelValues(label)
@@ -237,7 +236,7 @@ func (o *Observer) Observe(_ context.Context, e rebound.Event) {
 		} else if e.Class <= rebound.Canceled {
 			ep.attempts[e.Class].Inc()
 		}
-		ep.attemptDur.Observe(e.Duration.Seconds())
+		o.attemptDur.observe(ep.attemptDur, e.Duration)
 	case rebound.RetryScheduled:
 		ep.retryWait.Observe(e.Wait.Seconds())
 	case rebound.CallFinished:
@@ -245,7 +244,7 @@ func (o *Observer) Observe(_ context.Context, e rebound.Event) {
 			return
 		}
 		ep.calls[e.Result].Inc()
-		ep.callDur[e.Result].Observe(e.Elapsed.Seconds())
+		o.callDur.observe(ep.callDur[e.Result], e.Elapsed)
 		if e.Attempt > 1 {
 			i := 1
 			if e.Result == rebound.ResultSuccess {

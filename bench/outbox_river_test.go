@@ -77,24 +77,12 @@ func (w *webhookWorker) NextRetry(*river.Job[webhookArgs]) time.Time {
 	return time.Time{} // river's default policy
 }
 
-// webhookClient is an HTTP client configured as outbox.WebhookSender's
-// default one: the guarded dialer (loopback allowed), no proxy, no
-// redirects, at most outbox.DefaultMaxIdleConnsPerHost idle connections
-// per host.
+// webhookClient is outbox.WebhookSender's default client (the guarded
+// dialer, loopback allowed; no proxy, no redirects, up to
+// outbox.DefaultMaxIdleConnsPerHost idle connections per host), so that
+// river's worker sends exactly as rebound's relay does.
 func webhookClient() *http.Client {
-	dialer := outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Dialer()
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   outbox.DefaultMaxIdleConnsPerHost,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return outbox.NewClient(outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 }
 
 // riverSystem is river on PostgreSQL through riverpgxv5, its tables

@@ -101,21 +101,30 @@ func NewWebhookSender(cfg WebhookConfig) (*WebhookSender, error) {
 		s.dests[name] = dd
 	}
 	if s.client == nil {
-		dialer := cfg.Addresses.Dialer()
-		s.client = &http.Client{
-			Transport: &http.Transport{
-				Proxy:                 nil, // a proxy would hide the real address from the guard
-				DialContext:           dialer.DialContext,
-				ForceAttemptHTTP2:     true,
-				MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
-				IdleConnTimeout:       90 * time.Second,
-				TLSHandshakeTimeout:   10 * time.Second,
-				ExpectContinueTimeout: time.Second,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		s.client = NewClient(cfg.Addresses)
 	}
 	return s, nil
+}
+
+// NewClient returns the client a WebhookSender uses when WebhookConfig.Client
+// is nil: its dialer applies p after DNS resolution, it uses no proxy (which
+// would hide the real address from the guard), follows no redirects, and
+// keeps up to DefaultMaxIdleConnsPerHost idle connections per host. Give
+// one client to several senders to share its connections.
+func NewClient(p AddressPolicy) *http.Client {
+	dialer := p.Dialer()
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // ErrUnknownDestination: the message names no configured destination. It

@@ -32,19 +32,9 @@ type router struct {
 }
 
 func newRouter(cfg *config.Config, policy outbox.AddressPolicy) (*router, error) {
-	dialer := policy.Dialer()
-	client := &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil, // a proxy would hide the real address from the guard
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   outbox.DefaultMaxIdleConnsPerHost, // one per worker: no dial per delivery
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// One guarded client for the named and the raw-URL senders, so that
+	// they share its connections.
+	client := outbox.NewClient(policy)
 	r := &router{names: map[string]bool{}, rawAllow: cfg.RawURLs.Allow, client: client, raw: map[string]*outbox.WebhookSender{}}
 	if len(cfg.Destinations) > 0 {
 		dests := make(map[string]outbox.Destination, len(cfg.Destinations))

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/rebound-go/rebound/internal/api"
 	"github.com/rebound-go/rebound/internal/daemon"
+	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
 )
@@ -109,37 +109,9 @@ func newAPIBackend(tb testing.TB, kind, pgURL string) *apiBackend {
 	case "sqlite":
 		dsn = filepath.Join(tb.TempDir(), "rebound.db")
 	case "postgres":
-		name := "abench_" + outbox.NewID(time.Now())[20:]
-		admin, err := pgx.Connect(ctx, pgURL)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, `CREATE SCHEMA `+name); err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() {
-			ctx := context.Background()
-			admin, err := pgx.Connect(ctx, pgURL)
-			if err != nil {
-				tb.Errorf("dropping schema %s: %v", name, err)
-				return
-			}
-			defer admin.Close(ctx)
-			if _, err := admin.Exec(ctx, `DROP SCHEMA `+name+` CASCADE`); err != nil {
-				tb.Errorf("dropping schema %s: %v", name, err)
-			}
-		})
 		// The daemon opens its store from a connection string alone, so
 		// the run's schema goes in through the startup options.
-		u, err := url.Parse(pgURL)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("options", "--search_path="+name)
-		u.RawQuery = q.Encode()
-		dsn = u.String()
+		_, dsn = pgtest.Schema(tb, pgURL, "abench_")
 	default:
 		tb.Fatalf("unknown store kind %q", kind)
 	}

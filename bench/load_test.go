@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -16,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/rebound-go/rebound/internal/config"
 	"github.com/rebound-go/rebound/internal/daemon"
+	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 )
 
@@ -91,27 +89,7 @@ func (rc *loadReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func runLoad(tb testing.TB, pgURL string, rate int, phases []loadPhase) ([]loadResult, time.Duration) {
 	tb.Helper()
 	ctx := context.Background()
-	schema := "load_" + outbox.NewID(time.Now())[20:]
-	admin, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	defer func() {
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("dropping %s: %v", schema, err)
-		}
-	}()
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("options", "--search_path="+schema)
-	u.RawQuery = q.Encode()
+	_, dsn := pgtest.Schema(tb, pgURL, "load_")
 
 	rc := &loadReceiver{phase: phases[0], seen: map[string]int{}, arrived: map[string]time.Time{}}
 	recv := httptest.NewServer(rc)
@@ -129,7 +107,7 @@ destinations:
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg.DB = u.String()
+	cfg.DB = dsn
 	cfg.Listen = "127.0.0.1:0"
 	if err := cfg.Finish(); err != nil {
 		tb.Fatal(err)
@@ -155,7 +133,7 @@ destinations:
 			tb.Errorf("daemon: %v", err)
 		}
 	}()
-	be, err := daemon.Open(ctx, "postgres", u.String())
+	be, err := daemon.Open(ctx, "postgres", dsn)
 	if err != nil {
 		tb.Fatal(err)
 	}

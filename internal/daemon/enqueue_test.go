@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
 )
@@ -494,34 +493,14 @@ func TestGroupEnqueuerSQLite(t *testing.T) {
 // TestGroupEnqueuerPostgres runs the daemon's Backend on PostgreSQL, in a
 // schema of the test's own.
 func TestGroupEnqueuerPostgres(t *testing.T) {
-	pgURL := os.Getenv("REBOUND_TEST_POSTGRES")
-	if pgURL == "" {
-		t.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
-			"(postgres://postgres@127.0.0.1:5432/test?sslmode=disable), to test grouped enqueues on PostgreSQL")
-	}
+	schema, dsn := pgtest.Schema(t, pgtest.URL(t, "test grouped enqueues on PostgreSQL"), "daemon_enqueue_test_")
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgURL)
+	admin, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = admin.Close(context.Background()) })
-	schema := "daemon_enqueue_test_" + outbox.NewID(time.Now())[20:]
-	if _, err := admin.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("options", "--search_path="+schema)
-	u.RawQuery = q.Encode()
-	be, err := Open(ctx, "postgres", u.String())
+	defer admin.Close(ctx)
+	be, err := Open(ctx, "postgres", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

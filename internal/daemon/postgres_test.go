@@ -1,49 +1,19 @@
 package daemon_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/internal/pgtest"
 )
 
-// pgSchema creates a schema of the test's own in REBOUND_TEST_POSTGRES
-// and returns a connection string whose sessions use it.
+// pgSchema returns a connection string to a schema of the test's own.
 func pgSchema(t *testing.T) string {
 	t.Helper()
-	url := os.Getenv("REBOUND_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
-			"(postgres://postgres@127.0.0.1:5432/test?sslmode=disable), to run the relays on PostgreSQL")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := "daemon_test_" + outbox.NewID(time.Now())[20:]
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close(context.Background())
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
+	_, dsn := pgtest.Schema(t, pgtest.URL(t, "run the relays on PostgreSQL"), "daemon_test_")
+	return dsn
 }
 
 // Two relays share one PostgreSQL: messages enqueued through either are

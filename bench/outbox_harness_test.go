@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/internal/pgtest"
 )
 
 // The outbox harness: the pieces every outbox benchmark shares, whichever
@@ -69,27 +68,7 @@ type pgSchema struct {
 func newPGSchema(tb testing.TB, url string) *pgSchema {
 	tb.Helper()
 	ctx := context.Background()
-	name := "obench_" + outbox.NewID(time.Now())[20:]
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, `CREATE SCHEMA `+name); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx := context.Background()
-		admin, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("dropping schema %s: %v", name, err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, `DROP SCHEMA `+name+` CASCADE`); err != nil {
-			tb.Errorf("dropping schema %s: %v", name, err)
-		}
-	})
+	name, _ := pgtest.Schema(tb, url, "obench_")
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		tb.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/internal/api"
 	"github.com/rebound-go/rebound/internal/daemon"
 	"github.com/rebound-go/rebound/internal/pgtest"
@@ -205,7 +206,7 @@ func runAPI(tb testing.TB, b *apiBackend, cfg apiConfig) apiResult {
 		Store:       b.be.Outbox,
 		Enqueue:     daemon.EnqueueFor(&be),
 		Destination: func(dest string) bool { return dest == apiDestination },
-		Idempotency: b.be.Idempotency,
+		Idempotency: &idempotency.MemoryStore{}, // as the daemon's
 		Logger:      logs.logger(),
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/internal/api"
 	"github.com/rebound-go/rebound/internal/daemon"
 	"github.com/rebound-go/rebound/outbox"
@@ -39,7 +40,7 @@ func TestHangUpThenRetryEnqueuesOnce(t *testing.T) {
 			}
 			return be.Enqueue(ctx, msgs)
 		},
-		Idempotency: be.Idempotency,
+		Idempotency: &idempotency.MemoryStore{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestRetryAfterLostAnswerEnqueuesOnce(t *testing.T) {
 			}
 			return ids, err
 		},
-		Idempotency: be.Idempotency,
+		Idempotency: &idempotency.MemoryStore{},
 	})
 	if err != nil {
 		t.Fatal(err)

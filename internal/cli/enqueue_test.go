@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/internal/api"
 	"github.com/rebound-go/rebound/internal/auth"
 	"github.com/rebound-go/rebound/internal/daemon"
@@ -56,7 +57,7 @@ func newRelayAPI(t *testing.T) *relayAPI {
 	h, err := api.New(api.Config{
 		Store:       be.Outbox,
 		Enqueue:     be.Enqueue,
-		Idempotency: be.Idempotency,
+		Idempotency: &idempotency.MemoryStore{},
 		Tokens:      tokens,
 		Destination: func(dest string) bool { return dest != "nowhere" },
 		Logger:      slog.New(slog.DiscardHandler),

@@ -124,12 +124,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	reg.MustRegister(col)
 
+	// Idempotency-Key answers live in memory for KeyTTL: a repeat later,
+	// or at another relay, meets the message whose ID derives from the key,
+	// so a key costs the enqueue no write.
+	keys := &idempotency.MemoryStore{}
 	apiHandler, err := api.New(api.Config{
 		Store:        be.Outbox,
 		Enqueue:      EnqueueFor(be),
 		Destination:  rt.Allowed,
 		Tokens:       tokens,
-		Idempotency:  be.Idempotency,
+		Idempotency:  keys,
 		KeyTTL:       KeyTTL,
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 		Logger:       log,
@@ -195,8 +199,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		pprofSrv = &http.Server{Handler: pm, ReadHeaderTimeout: 10 * time.Second}
 	}
 
-	var reaper *idempotency.Reaper
-	reaper = &idempotency.Reaper{Store: be.Idempotency, Interval: KeyTTL / 4, Logger: log}
+	reaper := &idempotency.Reaper{Store: keys, Interval: KeyTTL / 4, Logger: log}
 	if err := reaper.Start(ctx); err != nil {
 		ln.Close()
 		return err

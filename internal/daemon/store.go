@@ -10,31 +10,23 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite" // the embedded store's driver
 
-	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
 	"github.com/rebound-go/rebound/outbox/sqlite"
 )
 
-// Backend is an opened store: the outbox, the idempotency keys, and how to
-// enqueue.
+// Backend is an opened store: the outbox and how to enqueue.
 type Backend struct {
 	Kind   string // sqlite or postgres
 	Outbox outbox.Store
-	// Idempotency keeps the API's Idempotency-Key answers, in this
-	// process's memory: a key's answer is replayed from here while the
-	// key is fresh (api.Config.KeyTTL), and a retry that reaches another
-	// relay, or comes later, meets the message itself, whose ID derives
-	// from the key (see internal/api). Keys cost the enqueue no write.
-	Idempotency idempotency.Store
 	// Enqueue writes messages in one transaction.
 	Enqueue func(ctx context.Context, msgs []outbox.Message) ([]string, error)
 	// Ping checks the database answers.
 	Ping func(ctx context.Context) error
-	// Migrate brings both schemas up to date.
+	// Migrate brings the outbox's schema up to date.
 	Migrate func(ctx context.Context) error
-	// Current reports an error unless both schemas are at the versions
-	// this build knows.
+	// Current reports an error unless the outbox's schema is at the
+	// version this build knows.
 	Current func(ctx context.Context) error
 	// Close releases the connections.
 	Close func()
@@ -73,16 +65,14 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 		db.Close()
 		return nil, err
 	}
-	idem := &idempotency.MemoryStore{}
 	// SQLite has one writer at a time: concurrent API requests share its
 	// transactions instead of queueing for them.
 	enq := NewGroupEnqueuer(sqlWrite(db), GroupConfig{})
 	return &Backend{
-		Kind:        "sqlite",
-		Outbox:      ob,
-		Idempotency: idem,
-		Enqueue:     enq.Enqueue,
-		Ping:        db.PingContext,
+		Kind:    "sqlite",
+		Outbox:  ob,
+		Enqueue: enq.Enqueue,
+		Ping:    db.PingContext,
 		Current: func(ctx context.Context) error {
 			return current(ctx, func(table string) (int, error) {
 				var v int
@@ -115,17 +105,15 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 		pool.Close()
 		return nil, err
 	}
-	idem := &idempotency.MemoryStore{}
 	// Concurrent API requests share transactions: every enqueue's commit
 	// takes PostgreSQL's notification queue lock, so one commit per
 	// request would serialise them.
 	enq := NewGroupEnqueuer(postgresWrite(pool), GroupConfig{})
 	return &Backend{
-		Kind:        "postgres",
-		Outbox:      ob,
-		Idempotency: idem,
-		Enqueue:     enq.Enqueue,
-		Ping:        pool.Ping,
+		Kind:    "postgres",
+		Outbox:  ob,
+		Enqueue: enq.Enqueue,
+		Ping:    pool.Ping,
 		Current: func(ctx context.Context) error {
 			return current(ctx, func(table string) (int, error) {
 				var v int

@@ -112,7 +112,19 @@ type httpLib struct {
 // attempt timeout, DefaultClassifyResponse), apart from the base transport
 // and, when zeroWait, Backoff Constant(0).
 func reboundHTTPClient(tb testing.TB, base http.RoundTripper, zeroWait bool) httpDo {
+	return reboundHTTPClientTimeout(tb, base, zeroWait, 0)
+}
+
+// reboundHTTPNoTimeout: reboundHTTPClient with the per-attempt timeout off
+// (reboundhttp.NoAttemptTimeout), the configuration that matches the peers,
+// none of which bounds an attempt by default.
+func reboundHTTPNoTimeout(tb testing.TB, base http.RoundTripper, zeroWait bool) httpDo {
+	return reboundHTTPClientTimeout(tb, base, zeroWait, reboundhttp.NoAttemptTimeout)
+}
+
+func reboundHTTPClientTimeout(tb testing.TB, base http.RoundTripper, zeroWait bool, attemptTimeout time.Duration) httpDo {
 	cfg := reboundhttp.Config{Base: base}
+	cfg.Policy.AttemptTimeout = attemptTimeout
 	if zeroWait {
 		cfg.Policy.Backoff = rebound.Constant(0)
 	}
@@ -189,6 +201,7 @@ func httpLibs() []httpLib {
 			return (&http.Client{Transport: base, Timeout: reboundhttp.DefaultAttemptTimeout}).Do
 		}, nil},
 		{"reboundhttp", with(reboundHTTPClient, false), with(reboundHTTPClient, true)},
+		{"reboundhttp-notimeout", with(reboundHTTPNoTimeout, false), with(reboundHTTPNoTimeout, true)},
 		{"retryablehttp", with(retryableHTTPStd, false), with(retryableHTTPStd, true)},
 		{"retryablehttp-do", with(retryableHTTPDo, false), with(retryableHTTPDo, true)},
 		{"failsafehttp", with(failsafeHTTPClient, false), with(failsafeHTTPClient, true)},

@@ -49,6 +49,14 @@
 // each gets between the timeout and 1/32 more; an attempt whose context's
 // deadline comes before its timeout would is bounded by that deadline alone.
 //
+// The timeout has a price: the caller's request cannot be modified, so an
+// attempt that carries its own deadline is a copy of the request (one
+// allocation of about 320 bytes; with a cancelable context, six). Set
+// Policy.AttemptTimeout to NoAttemptTimeout to turn it off, for streaming
+// responses or long downloads, or when the caller's context deadline is
+// the only bound wanted: attempts then send the caller's request itself
+// (a retry with a body sends a copy holding the replayed body).
+//
 // # Labels, breakers and budgets
 //
 // Events carry an endpoint label: WithEndpoint on the request's context,

@@ -16,6 +16,13 @@ import (
 // Config.Policy.AttemptTimeout stands for: the guide's 5 s request timeout.
 const DefaultAttemptTimeout = 5 * time.Second
 
+// NoAttemptTimeout, as Config.Policy.AttemptTimeout, turns the per-attempt
+// timeout off: attempts are then bounded only by the request's context, as
+// with a plain http.Client. Use it for streaming or long downloads, whose
+// bodies may take longer to read than any fixed bound. Any negative value
+// means the same.
+const NoAttemptTimeout time.Duration = -1
+
 // Config configures a Transport. The zero value means every default.
 type Config struct {
 	// Base sends each attempt. Default http.DefaultTransport.
@@ -28,10 +35,10 @@ type Config struct {
 	//
 	// Policy.AttemptTimeout bounds each attempt the way http.Client.Timeout
 	// bounds a request: from sending it to the end of reading the response
-	// body. Zero means DefaultAttemptTimeout (5 s); each attempt then gets
-	// between the timeout and 1/32 more. An attempt that runs out of it is
-	// a Connection failure and is retried; the caller's context deadline
-	// ends the call instead.
+	// body. Zero means DefaultAttemptTimeout (5 s); NoAttemptTimeout (any
+	// negative value) means none. Each attempt gets between the timeout
+	// and 1/32 more. An attempt that runs out of it is a Connection failure
+	// and is retried; the caller's context deadline ends the call instead.
 	Policy rebound.Policy
 	// Breakers, when set, gives each endpoint its own circuit breaker; a
 	// request refused by an open breaker fails at once without touching
@@ -87,6 +94,14 @@ type Transport struct {
 // NewTransport returns a Transport, or an error naming the first invalid
 // field of cfg.
 func NewTransport(cfg Config) (*Transport, error) {
+	d := cfg.Policy.AttemptTimeout
+	switch {
+	case d == 0:
+		d = DefaultAttemptTimeout
+	case d < 0:
+		d = 0 // no per-attempt timeout
+	}
+	cfg.Policy.AttemptTimeout = 0 // attempts are timed here, not by rebound.Do
 	if err := cfg.Policy.Validate(); err != nil {
 		var ce *rebound.ConfigError
 		if errors.As(err, &ce) {
@@ -104,12 +119,9 @@ func NewTransport(cfg Config) (*Transport, error) {
 	if t.cfg.MaxBufferedBody == 0 {
 		t.cfg.MaxBufferedBody = DefaultMaxBufferedBody
 	}
-	d := cfg.Policy.AttemptTimeout
-	if d == 0 {
-		d = DefaultAttemptTimeout
+	if d > 0 {
+		t.timer = newAttemptTimer(d)
 	}
-	t.timer = newAttemptTimer(d)
-	t.cfg.Policy.AttemptTimeout = 0 // attempts are timed here, not by rebound.Do
 	t.labelled = cfg.Policy.Observer != nil || cfg.Breakers != nil || cfg.Budgets != nil
 	return t, nil
 }
@@ -220,9 +232,13 @@ func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) err
 			r.Body = body
 			areq = r
 		}
-		actx, done := t.timer.context(ctx)
-		if actx != areq.Context() {
-			areq = areq.WithContext(actx)
+		var done func()
+		if t.timer != nil {
+			var actx context.Context
+			actx, done = t.timer.context(ctx)
+			if actx != areq.Context() {
+				areq = areq.WithContext(actx)
+			}
 		}
 		if header != nil {
 			if areq == req {

@@ -288,6 +288,50 @@ func TestAttemptTimeoutIsExactWithCancelableParent(t *testing.T) {
 	})
 }
 
+func TestNoAttemptTimeoutLeavesAttemptsToTheCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// An attempt that answers after a minute: well past the default
+		// 5 s, which would have retried it.
+		slow := func(*http.Request) (*http.Response, error) {
+			time.Sleep(time.Minute)
+			return status(200, "late")(nil)
+		}
+		for _, d := range []time.Duration{reboundhttp.NoAttemptTimeout, -time.Second} {
+			f := &fakeRT{script: []func(*http.Request) (*http.Response, error){slow}}
+			p := rebound.Policy{AttemptTimeout: d, Backoff: rebound.Constant(time.Second)}
+			c := newClient(t, reboundhttp.Config{Base: f, Policy: p})
+			req, _ := http.NewRequest("GET", "http://api.test/slow", nil)
+			start := time.Now()
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("AttemptTimeout %v: %v", d, err)
+			}
+			if got := readAll(t, resp); got != "late" || time.Since(start) != time.Minute || f.attempts() != 1 {
+				t.Fatalf("AttemptTimeout %v: got %q after %v and %d attempts, want the one late answer after 1m", d, got, time.Since(start), f.attempts())
+			}
+			// Nothing to carry: the base got the caller's own request.
+			if f.reqs[0] != req {
+				t.Fatalf("AttemptTimeout %v: the base got a copy of the request", d)
+			}
+			if _, ok := f.reqs[0].Context().Deadline(); ok {
+				t.Fatalf("AttemptTimeout %v: the attempt has a deadline", d)
+			}
+		}
+
+		// The caller's deadline still ends the call.
+		f := &fakeRT{script: []func(*http.Request) (*http.Response, error){hang}}
+		c := newClient(t, reboundhttp.Config{Base: f, Policy: rebound.Policy{AttemptTimeout: reboundhttp.NoAttemptTimeout}})
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/slow", nil)
+		start := time.Now()
+		_, err := c.Do(req)
+		if rebound.ReasonOf(err) != rebound.ReasonCanceled || time.Since(start) != 20*time.Second || f.attempts() != 1 {
+			t.Fatalf("got %v after %v and %d attempts, want canceled at 20s", err, time.Since(start), f.attempts())
+		}
+	})
+}
+
 func TestNoResponseReturnsTheReboundError(t *testing.T) {
 	f := &fakeRT{script: []func(*http.Request) (*http.Response, error){fail(errReset)}}
 	c := newClient(t, reboundhttp.Config{Base: f, Policy: rebound.Policy{Backoff: rebound.Constant(0)}})

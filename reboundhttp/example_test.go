@@ -3,6 +3,7 @@ package reboundhttp_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,4 +99,36 @@ func ExampleWithEndpoint() {
 	resp.Body.Close()
 	fmt.Println(resp.StatusCode, labels)
 	// Output: 200 [api/v1/user/{id} api/v1/user/{id}]
+}
+
+// A long download: the default per-attempt timeout (5 s, from sending the
+// request to the end of its body) would cut a body that takes longer to
+// read, so it is turned off and the caller's context bounds the whole call.
+func ExampleNoAttemptTimeout() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 3 {
+			fmt.Fprintf(w, "chunk %d\n", i)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer api.Close()
+
+	client, _ := reboundhttp.NewClient(reboundhttp.Config{
+		Policy: rebound.Policy{AttemptTimeout: reboundhttp.NoAttemptTimeout},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+"/export.csv", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Print(string(body))
+	// Output:
+	// chunk 0
+	// chunk 1
+	// chunk 2
 }

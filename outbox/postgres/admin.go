@@ -99,6 +99,9 @@ func filterSQL(f outbox.Filter) (string, []any) {
 	if f.State != 0 {
 		args = append(args, int16(f.State))
 		conds = append(conds, "state = $"+strconv.Itoa(len(args)))
+		if f.State != outbox.Sent && f.State != outbox.Dead {
+			conds = append(conds, "NOT done") // lets List walk the index of unfinished messages
+		}
 	}
 	if f.Destination != "" {
 		args = append(args, f.Destination)
@@ -168,7 +171,7 @@ SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM `+outbox.Table+` WHERE id
 // Prune implements outbox.Store: it deletes the messages sent before
 // before, in one statement.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+outbox.Table+` WHERE state = 3 AND sent_at < $1`, nanos(before))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+outbox.Table+` WHERE state = 3 AND sent_at <> 0 AND sent_at < $1`, nanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("outbox/postgres: prune: %w", err)
 	}

@@ -61,9 +61,11 @@ const columns = `seq, id, destination, payload, headers, ordering_key, state, at
 // unfinished messages in seq order and stop at the limit, reading no sent
 // or dead rows, whatever the table's statistics say:
 //
-//   - m.state IN (1, 2, 4) matches that index's predicate; requiring a
-//     non-empty o.ordering_key lets it use the partial index of unfinished
-//     keyed messages.
+//   - NOT m.done (state 1, 2 or 4) matches that index's predicate;
+//     requiring a non-empty o.ordering_key lets it use the partial index
+//     of unfinished keyed messages. (The indexes read done rather than
+//     state so that a claim, which changes state but not done, is a HOT
+//     update: see migration 3.)
 //   - The due test is one expression instead of an OR of two: without
 //     statistics (a fresh table) the OR made the planner scan and sort
 //     every due row.
@@ -79,13 +81,13 @@ const columns = `seq, id, destination, payload, headers, ordering_key, state, at
 const claimSQL = `UPDATE ` + outbox.Table + ` t SET state = 2, attempt = t.attempt + 1, lease_until = $4
 WHERE t.seq = ANY(ARRAY(
 	SELECT m.seq FROM ` + outbox.Table + ` m
-	WHERE m.state IN (1, 2, 4)
+	WHERE NOT m.done
 		AND (CASE WHEN m.state = 2 THEN m.lease_until ELSE m.next_attempt_at END) <= $1
 		AND NOT (m.destination = ANY($2::text[]))
 		AND (m.ordering_key = '' OR NOT EXISTS (
 			SELECT 1 FROM ` + outbox.Table + ` o
 			WHERE o.ordering_key = m.ordering_key AND o.ordering_key <> ''
-				AND o.state IN (1, 2, 4) AND o.seq <> m.seq
+				AND NOT o.done AND o.seq <> m.seq
 				AND (o.seq < m.seq OR o.state = 2)))
 	ORDER BY m.seq
 	LIMIT (SELECT $3::int)

@@ -53,9 +53,9 @@ type RelayConfig struct {
 	// BatchSize bounds the messages claimed at once, and those claimed
 	// ahead of the workers, waiting for one. Default Workers.
 	BatchSize int
-	// Lease is how long a claimed message is held; a delivery renews it
-	// every Lease/3, and a relay that dies loses it after Lease. Default
-	// 30 s.
+	// Lease is how long a claimed message is held; while it is delivered
+	// the relay renews it once a third to a half of it has passed, and a
+	// relay that dies loses it after Lease. Default 30 s.
 	Lease time.Duration
 	// PollInterval is how often an idle relay looks for due messages (a
 	// Store that is a Waker wakes it sooner). Default 500 ms.
@@ -114,6 +114,7 @@ type Relay struct {
 	defaults         limits               // the relay's own limits
 	lastPoll         atomic.Int64         // Unix nanoseconds of the last successful claim
 	completer        *completer           // nil when the store is no BatchCompleter
+	leases           *leaseKeeper         // set by run, before the workers start
 	kick             chan struct{}        // a message may have become due
 	nextRetry        atomic.Int64         // Unix nanoseconds of the earliest retry scheduled, 0 for none
 }
@@ -271,6 +272,18 @@ func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
 	queue := make(chan Delivery, r.cfg.BatchSize)
 	var held atomic.Int64
 	freed := make(chan struct{}, 1)
+	// The lease keeper outlives the workers: deliveries still running
+	// after Stop are renewed until they end.
+	r.leases = newLeaseKeeper(r.cfg.Store, r.cfg.Lease, r.cfg.Logger)
+	stopLeases, leasesDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(leasesDone)
+		r.leases.run(deliverCtx, stopLeases)
+	}()
+	defer func() {
+		close(stopLeases)
+		<-leasesDone
+	}()
 	var workers sync.WaitGroup
 	defer workers.Wait() // deliveries finish (or are canceled by Stop)
 	defer close(queue)
@@ -281,7 +294,7 @@ func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
 			for d := range queue {
 				if ctx.Err() != nil {
 					r.giveBack(deliverCtx, d) // claimed ahead, not started: stopping
-				} else if r.renewIfOld(deliverCtx, d) {
+				} else if d, ok := r.renewIfOld(deliverCtx, d); ok {
 					r.deliver(deliverCtx, d)
 				}
 				held.Add(-1)
@@ -390,21 +403,24 @@ func (r *Relay) untilNextClaim() time.Duration {
 
 // renewIfOld renews the lease of a message that waited in the queue for a
 // third of its lease or more, before delivering it, and reports whether
-// the message is still the relay's to deliver.
-func (r *Relay) renewIfOld(ctx context.Context, d Delivery) bool {
+// the message is still the relay's to deliver, with d's lease brought up
+// to date.
+func (r *Relay) renewIfOld(ctx context.Context, d Delivery) (Delivery, bool) {
 	if time.Until(d.LeaseUntil) > r.cfg.Lease*2/3 {
-		return true
+		return d, true
 	}
-	err := r.cfg.Store.Extend(context.WithoutCancel(ctx), d.ID, d.Attempt, time.Now().Add(r.cfg.Lease))
+	until := time.Now().Add(r.cfg.Lease)
+	err := r.cfg.Store.Extend(context.WithoutCancel(ctx), d.ID, d.Attempt, until)
 	switch {
 	case err == nil:
-		return true
+		d.LeaseUntil = until
+		return d, true
 	case errors.Is(err, ErrStale):
 		r.cfg.Logger.Warn("outbox: lease lost while queued; another relay owns the message", "id", d.ID, "attempt", d.Attempt)
-		return false
+		return d, false
 	default:
 		r.cfg.Logger.Warn("outbox: renewing a lease failed", "id", d.ID, "error", err.Error())
-		return time.Now().Before(d.LeaseUntil)
+		return d, time.Now().Before(d.LeaseUntil)
 	}
 }
 
@@ -511,34 +527,13 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 		}
 	}
 
-	// Renew the lease while the delivery runs; losing it cancels the
-	// delivery.
-	dctx, cancel := context.WithCancelCause(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(r.cfg.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-dctx.Done():
-				return
-			case <-t.C:
-				if err := r.cfg.Store.Extend(bg, d.ID, d.Attempt, time.Now().Add(r.cfg.Lease)); err != nil {
-					if errors.Is(err, ErrStale) {
-						cancel(err)
-						return
-					}
-					r.cfg.Logger.Warn("outbox: renewing a lease failed", "id", d.ID, "error", err.Error())
-				}
-			}
-		}
-	}()
+	// The lease keeper renews the lease while the delivery runs; losing
+	// it cancels the delivery.
+	dctx, end := r.leases.start(ctx, d)
 	start := time.Now()
 	err := r.cfg.Sender.Send(dctx, d)
 	lost := context.Cause(dctx)
-	cancel(nil)
-	<-renewed
+	end()
 	dur := time.Since(start)
 
 	if errors.Is(lost, ErrStale) {

@@ -37,6 +37,10 @@ const (
 	DefaultMaxRetryAfter = time.Hour
 	DefaultRetention     = 7 * 24 * time.Hour
 	DefaultPruneInterval = time.Hour
+	// DefaultMinBatchSize is the least default BatchSize: a claim and its
+	// commit cost about as much for 16 messages as for 40, so a relay
+	// with few workers claims more than one message per worker.
+	DefaultMinBatchSize = 64
 )
 
 // DefaultBackoff is the durable retry schedule: 5 s doubling up to 1 h,
@@ -51,7 +55,8 @@ type RelayConfig struct {
 	// Workers bounds concurrent deliveries. Default 16.
 	Workers int
 	// BatchSize bounds the messages claimed at once, and those claimed
-	// ahead of the workers, waiting for one. Default Workers.
+	// ahead of the workers, waiting for one. Default Workers, and at
+	// least DefaultMinBatchSize (64).
 	BatchSize int
 	// Lease is how long a claimed message is held; while it is delivered
 	// the relay renews it once a third to a half of it has passed, and a
@@ -142,7 +147,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	case cfg.Workers < 0 || cfg.Workers > 10000:
 		return bad("Workers", "want 0 (default 16) to 10000, got "+strconv.Itoa(cfg.Workers))
 	case cfg.BatchSize < 0 || cfg.BatchSize > 10000:
-		return bad("BatchSize", "want 0 (default Workers) to 10000, got "+strconv.Itoa(cfg.BatchSize))
+		return bad("BatchSize", "want 0 (the default) to 10000, got "+strconv.Itoa(cfg.BatchSize))
 	case cfg.MaxAttempts < 0 || cfg.MaxAttempts > rebound.MaxAttemptsLimit:
 		return bad("MaxAttempts", "want 0 (default 20) to "+strconv.Itoa(rebound.MaxAttemptsLimit)+", got "+strconv.Itoa(cfg.MaxAttempts))
 	case cfg.Lease < 0 || cfg.PollInterval < 0 || cfg.MaxAge < 0 || cfg.MaxRetryAfter < 0:
@@ -155,7 +160,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		cfg.Workers = DefaultWorkers
 	}
 	if cfg.BatchSize == 0 {
-		cfg.BatchSize = cfg.Workers
+		cfg.BatchSize = max(cfg.Workers, DefaultMinBatchSize)
 	}
 	if cfg.Lease == 0 {
 		cfg.Lease = DefaultLease

@@ -23,12 +23,17 @@
 //	dead_reason     TEXT NOT NULL
 //	last_error      TEXT NOT NULL           at most MaxErrorBytes
 //	last_status     INTEGER NOT NULL
+//	done            BOOLEAN                 generated: sent or dead
 //
 // with partial indexes for Claim (unfinished messages in enqueue order,
 // the unfinished messages of each ordering key), an index by destination
 // for List, one of sent messages for Prune,
 // and a trigger that notifies the channel [Channel] after every statement
-// that inserts messages.
+// that inserts messages. The partial indexes read done, not state, and the
+// table leaves half of each page free (fillfactor 50), so that a claim, a
+// retry or a release changes its row in place without touching an index
+// (a HOT update); only a message's end, sent or dead, writes index
+// entries.
 //
 // The tables live in the first schema of the connections' search_path;
 // to keep the outbox elsewhere, set search_path in the pool's

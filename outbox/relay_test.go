@@ -302,6 +302,9 @@ func TestRelayBreakerHoldsOneDestinationOnly(t *testing.T) {
 	if n := bad.deliveries(); n > 3+4 {
 		t.Fatalf("%d deliveries to the failing destination; the breaker should have stopped them after about 3", n)
 	}
+	// Messages claimed ahead before the breaker opened are given back,
+	// their attempt with them, as the workers reach them.
+	waitFor(t, "the failing destination's claimed messages given back", func() bool { return countState(t, o, "bad", outbox.Delivering) == 0 })
 	recs, _, _ := o.store.List(context.Background(), outbox.Filter{Destination: "bad", Limit: 100})
 	spent := 0
 	for _, r := range recs {

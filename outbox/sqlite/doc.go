@@ -94,10 +94,15 @@
 // not with the history of sent ones; run [Store.Prune] periodically all
 // the same, to keep the file small.
 //
-// # Polling
+// # Wake-ups
 //
-// SQLite has no notifications: the Store is not an [outbox.Waker], so a
-// Relay finds new messages at its next poll (RelayConfig.PollInterval).
+// SQLite has no notifications. A Store is an [outbox.Waker] all the same:
+// [Store.Wait] looks every [WakeInterval] (10 ms) at PRAGMA data_version,
+// which counts the commits of other connections, so a Relay claims within
+// about 10 ms of an enqueue committed by this process or another, instead
+// of at its next poll (RelayConfig.PollInterval), which remains the
+// fallback. The watch holds one connection of the pool while a Relay
+// runs; with a pool of one connection it stays off.
 //
 // # Time
 //

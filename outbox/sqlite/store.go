@@ -33,11 +33,13 @@ type Store struct {
 	// order, waste no time in SQLite's busy handler, which sleeps between
 	// tries even once the lock is free.
 	write chan struct{}
+	watch watcher // Wait's
 }
 
 var (
 	_ outbox.Store          = (*Store)(nil)
 	_ outbox.BatchCompleter = (*Store)(nil)
+	_ outbox.Waker          = (*Store)(nil)
 )
 
 // New returns a Store that keeps the outbox in db, a SQLite database opened
@@ -48,7 +50,7 @@ func New(db *sql.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("outbox/sqlite: New needs a database")
 	}
-	return &Store{db: db, write: make(chan struct{}, 1)}, nil
+	return &Store{db: db, write: make(chan struct{}, 1), watch: watcher{turn: make(chan struct{}, 1)}}, nil
 }
 
 // lock waits for the Store's turn to write, or for ctx to end; unlock

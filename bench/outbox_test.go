@@ -325,6 +325,23 @@ func BenchmarkOutboxSteady(b *testing.B) {
 	}
 }
 
+// BenchmarkOutboxSteadyLight: the steady scenario at a tenth of the rate,
+// 50 business transactions a second for 10 s, where the relay is idle
+// most of the time and what it takes to notice a commit is the latency.
+func BenchmarkOutboxSteadyLight(b *testing.B) {
+	skipUnlessOutboxGate(b)
+	for _, cfg := range []outboxConfig{reboundPGDefault, reboundSQLiteDefault} {
+		b.Run(cfg.name, func(b *testing.B) {
+			res := runSteady(b, cfg, steadyRate/10, steadyFor/2, time.Second)
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(ms(res.p50), "p50_ms")
+			b.ReportMetric(ms(res.p99), "p99_ms")
+			b.ReportMetric(ms(res.max), "max_ms")
+			b.ReportMetric(float64(res.ledger.dups), "dups")
+		})
+	}
+}
+
 func BenchmarkOutboxDegraded(b *testing.B) {
 	skipUnlessOutboxGate(b)
 	for _, cfg := range []outboxConfig{reboundPGDefault, reboundPG100, riverDefault, riverTuned100, reboundSQLiteDefault} {

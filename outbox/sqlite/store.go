@@ -32,8 +32,9 @@ type Store struct {
 	// connection write at a time, and writers that queue here, in
 	// order, waste no time in SQLite's busy handler, which sleeps between
 	// tries even once the lock is free.
-	write chan struct{}
-	watch watcher // Wait's
+	write     chan struct{}
+	watch     watcher // Wait's
+	claimPace pace    // the last claim's timing, for Wait
 }
 
 var (
@@ -136,6 +137,8 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 		return nil, fmt.Errorf("outbox/sqlite: claim: %w", err)
 	}
 	defer s.unlock()
+	start := time.Now()
+	defer func() { s.claimPace.record(start, time.Now()) }()
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("outbox/sqlite: claim: %w", err)

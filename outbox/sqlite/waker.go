@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,9 +78,41 @@ func (s *Store) Wait(ctx context.Context) error {
 		}
 		if v != w.last {
 			w.last = v
+			// Every commit changes data_version, the relay's own
+			// included: under load, waking at each would have the relay
+			// make many small claims whose writes crowd out the
+			// enqueues'. So a wake-up comes no sooner than three times
+			// the last claim's duration after it ended: claims then take
+			// at most a quarter of the time, and an idle relay still
+			// wakes within about one claim's time.
+			if gap := time.Until(s.claimPace.next()); gap > 0 {
+				pause := time.NewTimer(gap)
+				defer pause.Stop()
+				select {
+				case <-ctx.Done():
+					w.release()
+					return ctx.Err()
+				case <-pause.C:
+				}
+			}
 			return nil
 		}
 	}
+}
+
+// pace remembers when the last claim ended and how long it took.
+type pace struct {
+	end, took atomic.Int64 // Unix nanoseconds; nanoseconds
+}
+
+func (p *pace) record(start, end time.Time) {
+	p.end.Store(end.UnixNano())
+	p.took.Store(int64(end.Sub(start)))
+}
+
+// next is the earliest time a wake-up should come.
+func (p *pace) next() time.Time {
+	return time.Unix(0, p.end.Load()+3*p.took.Load())
 }
 
 // release gives the watch's connection back to the pool.

@@ -22,20 +22,24 @@
 //
 // Claims take a batch in one statement (FOR UPDATE SKIP LOCKED on
 // PostgreSQL, so any number of relays share one database) and increment the
-// attempt counter. A lease bounds how long a relay holds a message; a
-// delivery renews it, and a relay that dies loses it, so another relay
+// attempt counter. A lease bounds how long a relay holds a message; while
+// a delivery runs, the relay's lease keeper (one goroutine for all its
+// deliveries) renews it, and a relay that dies loses it, so another relay
 // reclaims the message. Every change is fenced by (ID, attempt): a relay that
 // lost its lease and wakes up later cannot overwrite the newer outcome
 // (ErrStale).
 //
-// A relay keeps up to a batch of messages claimed ahead of its workers
+// A relay keeps up to a batch (RelayConfig.BatchSize, by default Workers
+// and at least 64) of messages claimed ahead of its workers
 // (claiming when at least half a batch fits), so that a worker that
 // finishes starts the next delivery at once, and a message that waited
 // for a third of its lease has it renewed before delivery. When the store
 // is a BatchCompleter, successful deliveries are recorded in batches, one
 // fenced statement and commit for whatever finished while the previous
 // batch was written. A retry the relay scheduled is claimed when it falls
-// due rather than at the next poll.
+// due rather than at the next poll, and a store that is a Waker wakes the
+// relay when messages are enqueued (PostgreSQL by LISTEN/NOTIFY, SQLite by
+// watching its commits).
 //
 // Delivery is at-least-once: a relay that dies after the receiver got the
 // message but before it recorded the outcome delivers it again. Every

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 )
 
@@ -17,13 +14,8 @@ import (
 // must leave the index of unfinished messages, so it is not HOT. An index
 // that reads state, or a claim that changes an indexed column, fails this.
 func TestClaimAndRetryAreHOTUpdates(t *testing.T) {
-	_, dsn := pgtest.Schema(t, pgtest.URL(t, "the PostgreSQL outbox's tests"), "outbox_hot_")
+	pool := testPool(t, "outbox_hot_")
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	s, err := New(pool)
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/rebound-go/rebound/internal/pgmigrate"
-	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 )
 
@@ -19,13 +16,8 @@ import (
 // without losing or changing any, and the relay's statements still find
 // the unfinished ones and leave the sent and dead ones alone.
 func TestUpgradeFromVersion2KeepsEveryMessage(t *testing.T) {
-	_, dsn := pgtest.Schema(t, pgtest.URL(t, "the PostgreSQL outbox's tests"), "outbox_upgrade_")
+	pool := testPool(t, "outbox_upgrade_")
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 
 	// Version 2: the first two migration files only.
 	old := fstest.MapFS{}

@@ -109,8 +109,9 @@
 //
 // # Time
 //
-// The store reads no clock: due times and leases are compared with the now
-// that the caller passes, never with SQLite's clock. Times are stored as
+// Due times and leases are compared with the now that the caller passes,
+// never with the process's or SQLite's clock; the only clock the store
+// reads is for pacing Wait (how long the last claim took). Times are stored as
 // Unix nanoseconds, exactly, and read back in UTC; 0 is the zero time.
 //
 // A Store is safe for concurrent use.

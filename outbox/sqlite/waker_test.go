@@ -24,14 +24,19 @@ func TestWaitWakesOnACommit(t *testing.T) {
 		}
 
 		woke := make(chan error, 1)
-		go func() { woke <- s.Wait(ctx) }()
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
-		select {
-		case err := <-woke:
-			t.Fatalf("Wait returned %v with nothing committed", err)
-		default:
+		// asleep checks that Wait has not returned after 5 s more.
+		asleep := func(after string) {
+			t.Helper()
+			time.Sleep(5 * time.Second)
+			synctest.Wait()
+			select {
+			case err := <-woke:
+				t.Fatalf("Wait returned %v %s", err, after)
+			default:
+			}
 		}
+		go func() { woke <- s.Wait(ctx) }()
+		asleep("with nothing committed")
 		enqueue(t, db, outbox.Message{Destination: "d", Payload: []byte("{}")})
 		start := time.Now()
 		if err := <-woke; err != nil || time.Since(start) > sqlite.WakeInterval {
@@ -45,13 +50,7 @@ func TestWaitWakesOnACommit(t *testing.T) {
 		if ds, err := s.Claim(ctx, time.Now().Add(-time.Hour), time.Minute, 10, nil); err != nil || len(ds) != 0 {
 			t.Fatalf("claim of nothing due: %v, %v", ds, err)
 		}
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
-		select {
-		case err := <-woke:
-			t.Fatalf("Wait returned %v after a claim that changed nothing", err)
-		default:
-		}
+		asleep("after a claim that changed nothing")
 		cancel()
 		if err := <-woke; !errors.Is(err, context.Canceled) {
 			t.Fatalf("Wait ended by its context: %v", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	neturl "net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
 )
@@ -19,12 +19,7 @@ import (
 // testURL returns the database of REBOUND_TEST_POSTGRES, or skips t.
 func testURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("REBOUND_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
-			"(postgres://postgres@127.0.0.1:5432/test?sslmode=disable), to run the PostgreSQL outbox's tests")
-	}
-	return url
+	return pgtest.URL(t, "run the PostgreSQL outbox's tests")
 }
 
 // env is an outbox of a test's own: the table is fixed, so each env lives

@@ -15,7 +15,7 @@ import (
 // test needs.
 func testPool(t *testing.T, prefix string) *pgxpool.Pool {
 	t.Helper()
-	_, dsn := pgtest.Schema(t, pgtest.URL(t, "the PostgreSQL outbox's tests"), prefix)
+	_, dsn := pgtest.Schema(t, pgtest.URL(t, "run the PostgreSQL outbox's tests"), prefix)
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)

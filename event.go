@@ -52,9 +52,13 @@ const (
 	ResultGaveUp
 	// ResultRejected: the breaker refused the call before any attempt.
 	ResultRejected
+	// ResultRetrying: the call failed, and a later call will retry its
+	// work. Do never reports it; the outbox relay does, for a delivery
+	// attempt whose message is scheduled to be tried again.
+	ResultRetrying
 )
 
-var resultNames = [...]string{"", "success", "failure", "gave_up", "rejected"}
+var resultNames = [...]string{"", "success", "failure", "gave_up", "rejected", "retrying"}
 
 // String returns the result's name as used in logs and metric labels.
 func (r Result) String() string {

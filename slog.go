@@ -31,7 +31,8 @@ const (
 //     are bugs or bad requests that someone should look at;
 //   - a call that succeeded after retries, at INFO;
 //   - a call refused by an open breaker before any attempt, at INFO;
-//   - a canceled call and every attempt, at DEBUG;
+//   - a canceled call, a call that will be retried later (ResultRetrying)
+//     and every attempt, at DEBUG;
 //   - a breaker opening at WARN, and its other changes at INFO;
 //   - a budget refusing a retry, at DEBUG (the call's WARN line says it too).
 //
@@ -69,6 +70,8 @@ func (o *SlogObserver) Observe(ctx context.Context, e Event) {
 			level, msg = slog.LevelWarn, "gave up"
 		case ResultRejected:
 			level, msg = slog.LevelInfo, "rejected by open circuit breaker"
+		case ResultRetrying:
+			msg = "failed; to be retried later" // the retry's own line is at INFO
 		default:
 			msg = "failed"
 			if e.Class != Canceled {

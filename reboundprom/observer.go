@@ -75,8 +75,8 @@ type endpoint struct {
 	name        string                // the label value
 	key         string                // the endpoint name it was looked up by
 	retries     [2]prometheus.Counter // succeeded, failed
-	calls       [5]prometheus.Counter // by rebound.Result
-	callDur     [5]*durSeries
+	calls       [6]prometheus.Counter // by rebound.Result
+	callDur     [6]*durSeries
 	attempts    [6]prometheus.Counter // by class, then "none" for success
 	attemptDur  *durSeries
 	retryWait   prometheus.Observer
@@ -160,7 +160,7 @@ func New(cfg Config) (*Observer, error) {
 }
 
 var (
-	resultLabels = [5]string{"", "success", "failure", "gave_up", "rejected"}
+	resultLabels = [6]string{"", "success", "failure", "gave_up", "rejected", "retrying"}
 	stateLabels  = [3]string{"closed", "half_open", "open"}
 )
 
@@ -208,7 +208,7 @@ func (o *Observer) newEndpoint(label string) *endpoint {
 	ep := &endpoint{name: label}
 	ep.retries[0] = o.retries.WithLabelValues(label, "succeeded")
 	ep.retries[1] = o.retries.WithLabelValues(label, "failed")
-	for r := rebound.ResultSuccess; r <= rebound.ResultRejected; r++ {
+	for r := rebound.ResultSuccess; r <= rebound.ResultRetrying; r++ {
 		ep.calls[r] = o.calls.WithLabelValues(label, resultLabels[r])
 		ep.callDur[r] = o.callDur.with(label, resultLabels[r])
 	}
@@ -240,7 +240,7 @@ func (o *Observer) Observe(_ context.Context, e rebound.Event) {
 	case rebound.RetryScheduled:
 		ep.retryWait.Observe(e.Wait.Seconds())
 	case rebound.CallFinished:
-		if e.Result < rebound.ResultSuccess || e.Result > rebound.ResultRejected {
+		if e.Result < rebound.ResultSuccess || e.Result > rebound.ResultRetrying {
 			return
 		}
 		ep.calls[e.Result].Inc()

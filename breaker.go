@@ -201,6 +201,7 @@ const (
 	outcomeSuccess outcome = iota
 	outcomeFailure
 	outcomeIgnored
+	outcomeIsolated // a failure of one request: counts toward the rate only
 )
 
 func outcomeOf(err error, c Class) outcome {
@@ -210,8 +211,32 @@ func outcomeOf(err error, c Class) outcome {
 	case c == Canceled:
 		return outcomeIgnored
 	}
+	var iso *isolatedError
+	if errors.As(err, &iso) {
+		return outcomeIsolated
+	}
 	return outcomeFailure
 }
+
+// Isolated marks err as a failure of one request rather than of the
+// dependency it was sent to: a payload the receiver rejects, say, while
+// other requests succeed. A Breaker counts an isolated failure toward its
+// FailureRate, so that failures spread over many requests still open it,
+// but not toward ConsecutiveFailures, neither adding to the run nor
+// ending it, so that a few bad requests in a row do not. A half-open probe
+// that fails isolated fails like any other. Classification looks through
+// the mark. Isolated(nil) is nil.
+func Isolated(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &isolatedError{err}
+}
+
+type isolatedError struct{ err error }
+
+func (e *isolatedError) Error() string { return e.err.Error() }
+func (e *isolatedError) Unwrap() error { return e.err }
 
 // breakerTicket ties an outcome to the state it was allowed in, so that an
 // outcome from an older state is not counted in a newer one.
@@ -275,9 +300,12 @@ func (b *Breaker) record(t breakerTicket, o outcome, at time.Duration) {
 		if b.win != nil {
 			b.win.add(at, 1, 0)
 		}
-	case outcomeFailure:
-		n := b.consec.Add(1)
-		trip := b.cfg.ConsecutiveFailures > 0 && n >= int64(b.cfg.ConsecutiveFailures)
+	case outcomeFailure, outcomeIsolated:
+		trip := false
+		if o == outcomeFailure {
+			n := b.consec.Add(1)
+			trip = b.cfg.ConsecutiveFailures > 0 && n >= int64(b.cfg.ConsecutiveFailures)
+		}
 		if b.win != nil {
 			b.win.add(at, 1, 1)
 			if !trip {
@@ -310,7 +338,7 @@ func (b *Breaker) recordProbe(t breakerTicket, o outcome, at time.Duration) {
 		}
 		b.mu.Unlock()
 		b.transition(t.gen, HalfOpen, Closed, at)
-	case outcomeFailure:
+	case outcomeFailure, outcomeIsolated:
 		b.mu.Unlock()
 		b.transition(t.gen, HalfOpen, Open, at)
 	}

@@ -101,6 +101,52 @@ func TestBreakerOpensOnFailureRateWithMinimumCalls(t *testing.T) {
 	})
 }
 
+func TestBreakerIsolatedFailuresCountTowardTheRateOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreaker(t, rebound.BreakerConfig{ConsecutiveFailures: 3, FailureRate: 0.5, MinCalls: 10, Window: 10 * time.Second, OpenFor: time.Second})
+		bad := rebound.Isolated(errReset)
+		if !errors.Is(bad, errReset) || rebound.Classify(bad).Class != rebound.Classify(errReset).Class {
+			t.Fatal("the mark hides the error from errors.Is or Classify")
+		}
+		// Two failures of the dependency, then isolated ones: the run
+		// neither grows nor ends.
+		_ = call(b, errReset)
+		_ = call(b, errReset)
+		for i := 0; i < 4; i++ {
+			_ = call(b, bad)
+		}
+		if _, f, consec := b.Counts(); b.State() != rebound.Closed || consec != 2 || f != 6 {
+			t.Fatalf("state %v, %d consecutive, %d failures; want closed, 2 (isolated failures kept out of the run), 6", b.State(), consec, f)
+		}
+		_ = call(b, errReset) // the third of the run
+		if b.State() != rebound.Open {
+			t.Fatalf("state %v, want open: the run reached 3 across isolated failures", b.State())
+		}
+
+		// Isolated failures alone open it by rate, over MinCalls.
+		b = newBreaker(t, rebound.BreakerConfig{ConsecutiveFailures: 3, FailureRate: 0.5, MinCalls: 10, Window: 10 * time.Second, OpenFor: time.Second})
+		for i := 0; i < 9; i++ {
+			_ = call(b, bad)
+		}
+		if b.State() != rebound.Closed {
+			t.Fatal("9 isolated failures opened it below MinCalls")
+		}
+		_ = call(b, bad)
+		if b.State() != rebound.Open {
+			t.Fatalf("state %v after 10 isolated failures of 10 calls, want open", b.State())
+		}
+		// Half open, an isolated failure fails the probe.
+		time.Sleep(time.Second)
+		_ = call(b, bad)
+		if b.State() != rebound.Open {
+			t.Fatalf("state %v after an isolated failure as the probe, want open", b.State())
+		}
+		if rebound.Isolated(nil) != nil {
+			t.Fatal("Isolated(nil) is not nil")
+		}
+	})
+}
+
 func TestBreakerWindowSlides(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBreaker(t, rebound.BreakerConfig{ConsecutiveFailures: -1, FailureRate: 0.5, MinCalls: 4, Window: 10 * time.Second})

@@ -123,7 +123,7 @@ func (c *completer) flush(ctx context.Context, batch []queued, sent []Completion
 			e = ErrStale
 		}
 		if c.r.record("sent", x.d, e) {
-			c.r.observe(ctx, rebound.Event{Kind: rebound.CallFinished, Endpoint: x.d.Destination, Attempt: x.d.Attempt, Result: rebound.ResultSuccess, Elapsed: x.at.Sub(x.d.CreatedAt)})
+			c.r.observe(ctx, rebound.Event{Kind: rebound.CallFinished, Endpoint: x.d.Destination, Attempt: callAttempts(x.d), Result: rebound.ResultSuccess, Elapsed: x.at.Sub(x.d.CreatedAt)})
 		}
 	}
 	if keyed {

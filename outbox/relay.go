@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,7 @@ type Relay struct {
 	cancel           context.CancelCauseFunc
 	cancelDeliveries context.CancelFunc
 	done             chan struct{}
+	stopped          bool                 // Stop ran after Start
 	skip             map[string]time.Time // destinations whose breaker is open, until
 	limits           map[string]*limits   // per-destination overrides
 	defaults         limits               // the relay's own limits
@@ -207,6 +209,9 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 func (r *Relay) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.stopped {
+		return errors.New("outbox: Relay was stopped; a stopped relay cannot start again, create a new one with NewRelay")
+	}
 	if r.done != nil {
 		return errors.New("outbox: Relay already started")
 	}
@@ -226,6 +231,7 @@ func (r *Relay) Start(ctx context.Context) error {
 func (r *Relay) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	done, cancel, cancelDeliveries := r.done, r.cancel, r.cancelDeliveries
+	r.stopped = r.stopped || done != nil
 	r.mu.Unlock()
 	if done == nil {
 		return nil
@@ -502,15 +508,15 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 	if r.cfg.Breakers != nil {
 		b := r.cfg.Breakers.Get(d.Destination)
 		var err error
-		if done, err = b.Allow(); err != nil {
-			// Open: wait without spending the attempt, and stop claiming
-			// this destination for a while.
-			wait := min(b.Config().OpenFor, 5*time.Second)
-			now := time.Now()
-			r.mu.Lock()
-			r.skip[d.Destination] = now.Add(wait)
-			r.mu.Unlock()
-			r.record("release", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.Release(ctx, d.ID, d.Attempt, now.Add(wait)) }))
+		if ownFailure(d) && b.State() != rebound.Closed {
+			// A message that failed on its own last time waits while the
+			// breaker is not closed: it is no probe of the destination.
+			err = rebound.ErrCircuitOpen
+		} else {
+			done, err = b.Allow()
+		}
+		if err != nil {
+			r.hold(bg, d, b)
 			return
 		}
 	}
@@ -566,7 +572,7 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 		}
 	}
 	if done != nil {
-		done(err)
+		done(breakerOutcome(d, err, cl))
 	}
 	r.observe(bg, rebound.Event{Kind: rebound.AttemptFinished, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Duration: dur, Elapsed: time.Since(d.CreatedAt)})
 	now := time.Now()
@@ -575,7 +581,7 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 		r.completer.add(d, now) // recorded, and observed, with a batch
 	case err == nil:
 		if r.record("sent", d, r.persist(bg, func(ctx context.Context) error { return r.cfg.Store.MarkSent(ctx, d.ID, d.Attempt, now) })) {
-			r.observe(bg, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: d.Attempt, Result: rebound.ResultSuccess, Elapsed: now.Sub(d.CreatedAt)})
+			r.observe(bg, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: callAttempts(d), Result: rebound.ResultSuccess, Elapsed: now.Sub(d.CreatedAt)})
 		}
 	case cl.Class == rebound.Logic || (!cl.Retryable && !cl.Marked):
 		r.kill(bg, d, "permanent", err, rebound.ReasonPermanent, cl.Class)
@@ -596,7 +602,11 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 			return r.cfg.Store.MarkRetry(ctx, d.ID, d.Attempt, next, errText(err), statusOf(err))
 		})) {
 			r.retryScheduled(next)
-			r.observe(bg, rebound.Event{Kind: rebound.RetryScheduled, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Wait: wait, Elapsed: now.Sub(d.CreatedAt)})
+			elapsed := now.Sub(d.CreatedAt)
+			r.cfg.Logger.Info("outbox: retrying", "id", d.ID, rebound.KeyEndpoint, d.Destination, rebound.KeyAttempt, d.Attempt,
+				rebound.KeyReason, cl.Class.String(), rebound.KeyElapsed, elapsed, rebound.KeyWait, wait, rebound.KeyError, errText(err))
+			r.observe(bg, rebound.Event{Kind: rebound.RetryScheduled, Endpoint: d.Destination, Attempt: d.Attempt, Class: cl.Class, Err: err, Wait: wait, Elapsed: elapsed})
+			r.observe(bg, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: callAttempts(d), Class: cl.Class, Err: err, Result: rebound.ResultRetrying, Elapsed: elapsed})
 		}
 	}
 }
@@ -611,8 +621,10 @@ func (r *Relay) kill(ctx context.Context, d Delivery, reason string, err error, 
 	if why == rebound.ReasonPermanent {
 		result = rebound.ResultFailure
 	}
-	r.observe(ctx, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: d.Attempt, Class: class, Err: err, Result: result, Reason: why, Elapsed: time.Since(d.CreatedAt)})
-	r.cfg.Logger.Warn("outbox: message dead", "id", d.ID, "destination", d.Destination, "reason", reason, "attempts", d.Attempt, "error", errText(err))
+	elapsed := time.Since(d.CreatedAt)
+	r.observe(ctx, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Attempt: callAttempts(d), Class: class, Err: err, Result: result, Reason: why, Elapsed: elapsed})
+	r.cfg.Logger.Warn("outbox: message dead", "id", d.ID, rebound.KeyEndpoint, d.Destination, rebound.KeyReason, reason, "attempts", d.Attempt,
+		rebound.KeyClass, class.String(), rebound.KeyElapsed, elapsed, rebound.KeyError, errText(err))
 	if r.cfg.OnDead != nil {
 		rec := d.Record
 		rec.State, rec.DeadReason, rec.LastError, rec.LastStatus = Dead, reason, errText(err), statusOf(err)
@@ -690,4 +702,63 @@ func statusOf(err error) int {
 		return s.HTTPStatus()
 	}
 	return 0
+}
+
+// hold gives back a message whose destination's breaker is open, without
+// spending its attempt, and stops claiming the destination for a while.
+// The held message counts as a call the breaker rejected, so that a
+// destination that is down keeps its failure rate visible.
+func (r *Relay) hold(ctx context.Context, d Delivery, b *rebound.Breaker) {
+	wait := min(b.Config().OpenFor, 5*time.Second)
+	now := time.Now()
+	r.mu.Lock()
+	r.skip[d.Destination] = now.Add(wait)
+	r.mu.Unlock()
+	if r.record("release", d, r.persist(ctx, func(ctx context.Context) error { return r.cfg.Store.Release(ctx, d.ID, d.Attempt, now.Add(wait)) })) {
+		r.observe(ctx, rebound.Event{Kind: rebound.CallFinished, Endpoint: d.Destination, Result: rebound.ResultRejected, Reason: rebound.ReasonCircuitOpen, Err: rebound.ErrCircuitOpen, Elapsed: now.Sub(d.CreatedAt)})
+	}
+}
+
+// callAttempts is the Attempt of the call a delivery reports: 1 for a
+// message's first delivery, 2 for a redelivery, which is one retry.
+func callAttempts(d Delivery) int { return min(d.Attempt, 2) }
+
+// destinationFault reports whether a failure says the destination itself
+// is unwell (unreachable, timing out, overloaded or behind a failing
+// gateway) rather than rejecting this one message.
+func destinationFault(class rebound.Class, status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	case 0:
+		return class == rebound.Connection
+	}
+	return false
+}
+
+// ownFailure reports whether a message's last attempt failed on the
+// message's own account: a retry of such a message says little about its
+// destination.
+func ownFailure(d Delivery) bool {
+	if d.Attempt <= 1 || d.LastError == "" {
+		return false
+	}
+	// The stored outcome has no class; an error without a status was the
+	// network's (a store keeps a status for every answer).
+	return d.LastStatus != 0 && !destinationFault(rebound.Response, d.LastStatus)
+}
+
+// breakerOutcome is what a delivery tells its destination's breaker. A
+// success, and a failure of the destination, count as they are. A message
+// failing on its own account counts toward the failure rate on its first
+// attempt only, so that failures spread over many messages open the
+// breaker while a few messages failing again and again (poison) do not.
+func breakerOutcome(d Delivery, err error, cl rebound.Classification) error {
+	switch {
+	case err == nil || cl.Class == rebound.Logic || destinationFault(cl.Class, statusOf(err)):
+		return err
+	case d.Attempt <= 1:
+		return rebound.Isolated(err)
+	}
+	return context.Canceled // not counted
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,6 +251,9 @@ func TestRelayKillsPermanentFailuresAndCompensates(t *testing.T) {
 		if r.State != outbox.Dead || r.DeadReason != "permanent" || r.Attempt != 1 {
 			t.Fatalf("record %+v: want dead (permanent) after one attempt", r)
 		}
+		if strings.ContainsAny(r.LastError, "\r\n") {
+			t.Fatalf("stored error %q has a line break", r.LastError)
+		}
 	}
 	if rc.deliveries() != 1 {
 		t.Fatalf("%d deliveries, want 1 (the unknown destination is never sent)", rc.deliveries())
@@ -438,5 +442,19 @@ func TestRelayRetriesRecordingAnOutcome(t *testing.T) {
 	rec, _ := o.store.Get(context.Background(), id)
 	if rec.Attempt != 1 || rc.deliveries() != 1 {
 		t.Fatalf("attempt %d, %d deliveries: want one delivery recorded on the third write", rec.Attempt, rc.deliveries())
+	}
+}
+
+func TestRelayStartAfterStopSaysItWasStopped(t *testing.T) {
+	o := newOutbox(t)
+	r := startRelay(t, o, outbox.RelayConfig{}, map[string]outbox.Destination{"d": {URL: "http://127.0.0.1:1/"}})
+	if err := r.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "already started") {
+		t.Fatalf("second Start: %v, want already started", err)
+	}
+	if err := r.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Fatalf("Start after Stop: %v, want an error saying the relay was stopped", err)
 	}
 }

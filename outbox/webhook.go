@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -138,7 +139,7 @@ const HeaderAttempt = "Webhook-Attempt"
 func (s *WebhookSender) Send(ctx context.Context, d Delivery) error {
 	dest, ok := s.dests[d.Destination]
 	if !ok {
-		return rebound.Permanent(errors.Join(ErrUnknownDestination, errors.New("destination "+strconv.Quote(d.Destination))))
+		return rebound.Permanent(fmt.Errorf("%w: %q is not configured", ErrUnknownDestination, d.Destination))
 	}
 	ctx, cancel := context.WithTimeout(ctx, dest.Timeout)
 	defer cancel()

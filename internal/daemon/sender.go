@@ -2,10 +2,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +79,7 @@ func (r *router) Send(ctx context.Context, d outbox.Delivery) error {
 		return r.named.Send(ctx, d)
 	}
 	if !r.rawAllowed(d.Destination) {
-		return rebound.Permanent(errors.Join(outbox.ErrUnknownDestination, errors.New("destination "+strconv.Quote(d.Destination)+" is not configured, and not a URL the raw-URL allow-list permits")))
+		return rebound.Permanent(fmt.Errorf("%w: %q is not configured, and not a URL the raw-URL allow-list permits", outbox.ErrUnknownDestination, d.Destination))
 	}
 	r.mu.Lock()
 	s := r.raw[d.Destination]

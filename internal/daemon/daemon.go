@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 
 	activity := statuspage.NewActivity()
-	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, activity, logged), log))
+	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, activity), log))
 	if err != nil {
 		return err
 	}

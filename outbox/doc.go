@@ -58,6 +58,53 @@
 // RelayConfig.Breakers, a destination whose breaker is open has its
 // messages wait without spending attempts while other destinations flow.
 //
+// # Breakers measure destinations, not messages
+//
+// A destination's breaker exists to spare a destination that is down, not
+// to punish one that rejects some messages. A receiver that answers 500 to
+// one kind of event forever is common; if every failed attempt counted,
+// the retries of those few messages would pile up, pass the failure-rate
+// threshold and open the breaker, and every healthy message would wait
+// behind them. So a delivery tells its breaker:
+//
+//   - a success, and a failure of the destination itself (a connection
+//     error, a timeout, 408, 429, 502, 503 or 504), as they are: these open
+//     the breaker by a run of failures or by the failure rate;
+//   - any other failure (a 500, a malformed answer: the message's own
+//     account) only on the message's first attempt, and then toward the
+//     failure rate alone (rebound.Isolated), never toward the run of
+//     consecutive failures: failures spread over many distinct messages
+//     still open the breaker, a few bad messages in a row do not;
+//   - nothing, for a retry of a message whose last attempt failed on its
+//     own account, unless it now meets a failure of the destination.
+//
+// While a breaker is open or half-open, every message waits, and a message
+// whose last attempt failed on its own account waits too: half-open probes
+// are messages never tried, or whose last failure was the destination's,
+// so a poison message cannot keep a recovered destination shut. Poison
+// messages keep their own durable schedule and go dead after MaxAttempts
+// or MaxAge with that reason.
+//
+// This follows what webhook services learned: Svix disables an endpoint
+// only after continuous failure with no success between, and Convoy's
+// breaker samples a failure rate over a window of many deliveries with a
+// floor of requests; neither lets one message's retries decide.
+//
+// # Events
+//
+// For the relay, each delivery attempt is a call of its own: the Observer
+// receives AttemptFinished, then CallFinished with result success,
+// retrying (the message will be tried again, after a RetryScheduled
+// event), gave_up or failure (it went dead). Its Attempt is 1 for a
+// message's first delivery and 2 for any later one, so that a redelivery
+// counts as one retry in http_request_retries_total. A message an open
+// breaker holds back is a CallFinished with result rejected. The endpoint
+// is the destination. So the failure-rate alert of rebound's rules sees a
+// destination failing half of its deliveries at once, and a destination
+// that is down stays visible although few attempts reach it. The relay logs
+// each retry (INFO) and each dead message (WARN) itself, with the message
+// ID, to RelayConfig.Logger.
+//
 // # Webhooks
 //
 // The WebhookSender signs deliveries with Standard Webhooks signatures

@@ -79,7 +79,9 @@ type RelayConfig struct {
 	Classifiers []rebound.Classifier
 	// Breakers, when set, gives each destination a circuit breaker: while
 	// it is open the destination's messages wait without spending
-	// attempts, and other destinations keep flowing.
+	// attempts, and other destinations keep flowing. A message failing on
+	// its own account (a 500 to it alone) counts only on its first attempt
+	// and only toward the failure rate; see the package doc.
 	Breakers *rebound.Breakers
 	// Retention is how long sent messages are kept; the relay deletes
 	// older ones every PruneInterval. Dead messages are kept until
@@ -90,8 +92,11 @@ type RelayConfig struct {
 	// OnDead runs once each time a message goes dead: the guide's
 	// compensation. It runs on the delivering goroutine; keep it short.
 	OnDead func(ctx context.Context, r Record)
-	// Observer receives an event per attempt, retry and final outcome,
-	// with the destination as the endpoint.
+	// Observer receives an event per attempt and retry, and a
+	// CallFinished per delivery attempt and per message held by an open
+	// breaker, with the destination as the endpoint (see the package
+	// doc). It is meant for metrics and alerts: the relay logs retries and
+	// dead messages itself, so a rebound.SlogObserver here logs them twice.
 	Observer rebound.Observer
 	// Logger receives relay problems. Default slog.Default().
 	Logger *slog.Logger

@@ -22,6 +22,10 @@
 // Sending a message again under its own ID is likewise done once: the
 // same message gets 202 with Idempotent-Replayed: true, another message
 // with a taken ID 409.
+//
+// While Config.NotReady says the store is not ready (a relay waiting for
+// its database at start), every route answers an authenticated caller 503
+// with Retry-After and a problem+json body of type store-unavailable.
 package api
 
 import (
@@ -69,6 +73,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// NotReady, when set, is asked at every request after its caller is
+	// authenticated: while it returns a positive duration the store cannot
+	// be used yet, and the request is answered 503 with that Retry-After
+	// (see Unavailable). Default: always ready.
+	NotReady func() time.Duration
 }
 
 // EnqueueTimeout bounds one enqueue, whether or not its caller waits.
@@ -144,6 +153,12 @@ func (h *handler) require(want auth.Role, next http.Handler) http.Handler {
 				return
 			case role < want:
 				writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden", "This route needs an "+want.String()+" token.", "")
+				return
+			}
+		}
+		if h.cfg.NotReady != nil {
+			if wait := h.cfg.NotReady(); wait > 0 {
+				Unavailable(w, wait)
 				return
 			}
 		}

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Problem is an RFC 9457 problem+json error body. Field names the
@@ -33,4 +35,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Unavailable answers 503 with a problem+json body of type
+// store-unavailable, for a request that needs a store that cannot be used
+// yet, and Retry-After: wait rounded up to whole seconds, at least 1.
+func Unavailable(w http.ResponseWriter, wait time.Duration) {
+	secs := max(1, int64((wait+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeProblem(w, http.StatusServiceUnavailable, "store-unavailable", "Store unavailable",
+		"The relay cannot reach its store yet; retry after the number of seconds in Retry-After.", "")
 }

@@ -13,8 +13,10 @@
 // scoped per caller, expire after 24 h (a Reaper deletes them), and are locked in the Store with a
 // lease that a running request renews, so a crashed holder blocks its key
 // for at most one lease. 5xx responses and responses above 1 MiB are not
-// stored: the key is released and a retry runs the handler again. Errors
-// are application/problem+json.
+// stored: the key is released and a retry runs the handler again. So is the
+// key of a handler that panics; the panic itself goes on, unrecovered, to
+// net/http or to the program's own recovery. Errors are
+// application/problem+json.
 //
 // # Stores
 //

@@ -83,6 +83,10 @@ type Config struct {
 //     Idempotent-Replayed: true;
 //   - 5xx and responses above MaxStoredResponse are not stored (the key is
 //     released and a retry runs the handler again);
+//   - a handler that panics releases its key too, so a retry runs it again;
+//     the panic is not recovered: it goes on, unchanged, to net/http (which
+//     logs it, unless it is http.ErrAbortHandler, and drops the
+//     connection) or to the caller's own recovery middleware;
 //   - keys expire after TTL; call the Store's Reap periodically.
 //
 // Errors are application/problem+json. If the store fails, the request is
@@ -191,23 +195,41 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stop := h.renew(ctx, scoped, c.Token)
 	rec := &recorder{ResponseWriter: w, limit: h.cfg.MaxStoredResponse}
 	func() {
-		defer stop()
+		returned := false
+		defer func() {
+			stop()
+			if !returned {
+				// The handler panicked (or called runtime.Goexit): it did
+				// not finish, so its key must not stay locked for the
+				// rest of the lease. Released, a retry runs the handler
+				// again. The panic goes on unrecovered, with its value,
+				// to net/http's own handling (http.ErrAbortHandler
+				// included).
+				h.release(ctx, scoped, c.Token)
+			}
+		}()
 		h.next.ServeHTTP(rec, r)
+		returned = true
 	}()
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	bg := context.WithoutCancel(ctx)
 	if rec.overflow || (status >= 500 && !h.cfg.StoreServerErrors) {
-		if err := h.cfg.Store.Release(bg, scoped, c.Token); err != nil {
-			h.cfg.Logger.Warn("idempotency: releasing key failed", "error", err.Error())
-		}
+		h.release(ctx, scoped, c.Token)
 		return
 	}
 	resp := Response{Status: status, Header: rec.stored, Body: rec.buf.Bytes()}
-	if err := h.cfg.Store.Complete(bg, scoped, c.Token, resp, time.Now(), h.cfg.TTL); err != nil {
+	if err := h.cfg.Store.Complete(context.WithoutCancel(ctx), scoped, c.Token, resp, time.Now(), h.cfg.TTL); err != nil {
 		h.cfg.Logger.Warn("idempotency: storing response failed; a retry will run the handler again", "error", err.Error())
+	}
+}
+
+// release gives key back, so that the next request with it runs the
+// handler. It runs even when the request's context has ended.
+func (h *handler) release(ctx context.Context, key, token string) {
+	if err := h.cfg.Store.Release(context.WithoutCancel(ctx), key, token); err != nil {
+		h.cfg.Logger.Warn("idempotency: releasing key failed", "error", err.Error())
 	}
 }
 

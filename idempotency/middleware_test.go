@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -280,5 +281,69 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := idempotency.Middleware(idempotency.Config{Store: &idempotency.MemoryStore{}, TTL: -1}); err == nil {
 		t.Fatal("a negative TTL was accepted")
+	}
+}
+
+// panicky panics on its first run, with value, and answers 201 after.
+type panicky struct {
+	runs  atomic.Int64
+	value any
+}
+
+func (p *panicky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.runs.Add(1) == 1 {
+		w.Header().Set("X-Partial", "yes")
+		panic(p.value)
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+// sendRecover is send, returning what the handler panicked with.
+func sendRecover(h http.Handler, key string) (w *httptest.ResponseRecorder, panicked any) {
+	defer func() { panicked = recover() }()
+	return send(h, "POST", key, `{}`), nil
+}
+
+func TestPanickingHandlerReleasesTheKeyAndPanicsOn(t *testing.T) {
+	for _, value := range []any{"boom", http.ErrAbortHandler} {
+		t.Run(fmt.Sprint(value), func(t *testing.T) {
+			p := &panicky{value: value}
+			h := newHandler(t, idempotency.Config{}, p)
+			if _, got := sendRecover(h, "k"); got != value {
+				t.Fatalf("the middleware recovered %v; want the handler's panic, %v, to go on", got, value)
+			}
+			w, got := sendRecover(h, "k")
+			if got != nil || w.Code != http.StatusCreated || p.runs.Load() != 2 {
+				t.Fatalf("the retry got %d (panic %v) after %d runs; want the handler to run again and answer 201", w.Code, got, p.runs.Load())
+			}
+			if w := send(h, "POST", "k", `{}`); w.Code != http.StatusCreated || w.Header().Get(idempotency.HeaderReplayed) != "true" || p.runs.Load() != 2 {
+				t.Fatalf("after the retry: %d, %d runs; want its response replayed", w.Code, p.runs.Load())
+			}
+		})
+	}
+}
+
+// Through net/http, the panic still reaches the server (which logs it and
+// drops the connection), and the client's retry runs the handler.
+func TestPanickingHandlerOverHTTP(t *testing.T) {
+	p := &panicky{value: http.ErrAbortHandler}
+	srv := httptest.NewServer(newHandler(t, idempotency.Config{}, p))
+	defer srv.Close()
+	post := func() (*http.Response, error) {
+		req, _ := http.NewRequest("POST", srv.URL+"/orders", strings.NewReader(`{}`))
+		req.Header.Set("Idempotency-Key", `"order-7"`)
+		return srv.Client().Do(req)
+	}
+	if resp, err := post(); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the first request got %d; want the connection dropped", resp.StatusCode)
+	}
+	resp, err := post()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || p.runs.Load() != 2 {
+		t.Fatalf("the retry got %d after %d runs; want 201 from a second run", resp.StatusCode, p.runs.Load())
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,6 +136,37 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Optio
 		c2, err := s.Claim(ctx, k, "other", t0.Add(time.Second), lease, ttl)
 		if err != nil || !c2.Claimed {
 			t.Fatalf("claim after release: %+v, %v", c2, err)
+		}
+	})
+
+	t.Run("PanickingHandlerReleasesTheKey", func(t *testing.T) {
+		// Through the middleware: a handler that panics gives its key
+		// back, so that the retry runs it, instead of 409 for a lease.
+		s, k := newStore(t), key(t)
+		mw, err := idempotency.Middleware(idempotency.Config{Store: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var runs atomic.Int64
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if runs.Add(1) == 1 {
+				panic(http.ErrAbortHandler)
+			}
+			w.WriteHeader(http.StatusCreated)
+		}))
+		post := func() (status int, panicked any) {
+			defer func() { panicked = recover() }()
+			r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader("{}"))
+			r.Header.Set(idempotency.HeaderKey, k)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w.Code, nil
+		}
+		if _, p := post(); p != http.ErrAbortHandler {
+			t.Fatalf("the handler's panic became %v; want it to go on unchanged", p)
+		}
+		if status, p := post(); status != http.StatusCreated || p != nil || runs.Load() != 2 {
+			t.Fatalf("the retry got %d (panic %v) after %d runs; want a second run answering 201", status, p, runs.Load())
 		}
 	})
 

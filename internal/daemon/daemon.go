@@ -2,6 +2,24 @@
 // PostgreSQL, with the JSON API, the status page, /metrics, /livez and
 // /readyz on one listener, and pprof on an optional loopback one.
 //
+// # Startup
+//
+// Run opens its listener first, then reaches and migrates the store. While
+// the store cannot be reached or answers that it cannot serve yet (refused,
+// DNS failures, timeouts, a server starting up or shutting down, too many
+// connections: see Healable), it retries with StoreBackoff (250 ms doubling
+// up to 5 s, with full jitter), logging each retry like any rebound call
+// (reason, attempt, elapsed, wait), and meanwhile /livez answers 200,
+// /readyz 503 with the last error (never the password), and the API and
+// the status page 503 with Retry-After (at most MaxNotReadyRetryAfter) and
+// a problem+json body. Once the store answers, Run migrates it and starts
+// delivering, without a restart: within a few seconds of the store coming
+// back. An error that cannot heal (a malformed connection string, an
+// authentication failure, an unknown database, missing permission, a
+// schema newer than this build, a SQLite file that cannot be opened) ends
+// Run at once with a *StoreError, and rebound relay exits 2 with its text.
+// Migrate waits the same way for rebound migrate --wait.
+//
 // Shutdown (the context passed to Run ending, on SIGINT or SIGTERM): the
 // relay stops claiming; in-flight deliveries finish, or after
 // ShutdownTimeout are canceled and their messages released with the attempt
@@ -50,7 +68,11 @@ type Options struct {
 	// Getenv reads REBOUND_ADMIN_TOKENS and REBOUND_READ_TOKENS. Default:
 	// none are read.
 	Getenv func(string) string
-	// Listening, when set, receives the API address once it listens.
+	// Serving, when set, receives the API address as soon as it listens,
+	// before the store may be ready.
+	Serving func(addr string)
+	// Listening, when set, receives the API address once the relay
+	// listens and its store is ready: migrated, and the relay delivering.
 	Listening func(addr string)
 	// Version is reported by /livez.
 	Version string
@@ -78,9 +100,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	defer be.Close()
-	if err := be.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrating the %s store: %w", kind, err)
-	}
+	ready := &readiness{} // the store is reached and migrated after the listener opens
 
 	policy := outbox.AddressPolicy{Allow: cfg.Prefixes()}
 	rt, err := newRouter(cfg, policy)
@@ -137,6 +157,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		KeyTTL:       KeyTTL,
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 		Logger:       log,
+		NotReady:     ready.notReady,
 	})
 	if err != nil {
 		return err
@@ -156,6 +177,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if reason := ready.reason(); reason != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "store not ready:", reason)
+			return
+		}
 		if err := be.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "store unreachable:", err)
@@ -168,7 +194,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/", page)
+	mux.Handle("/", ready.gate(page))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -204,10 +230,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		ln.Close()
 		return err
 	}
-	if err := relay.Start(ctx); err != nil {
-		ln.Close()
-		return err
-	}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 2)
 	wg.Add(1)
@@ -227,17 +249,45 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		}()
 	}
 	log.Info("rebound relay started", "listen", ln.Addr().String(), "store", kind, "destinations", len(cfg.Destinations), "auth", tokens.Len() > 0, "version", opts.Version)
-	if opts.Listening != nil {
-		opts.Listening(ln.Addr().String())
+	if opts.Serving != nil {
+		opts.Serving(ln.Addr().String())
 	}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("rebound relay stopping: finishing in-flight deliveries")
-	case runErr = <-serveErr:
-		log.Error("rebound relay: the HTTP server failed", "error", runErr.Error())
-	}
+	// The listener is open: reach and migrate the store, waiting while it
+	// cannot answer yet, then deliver.
+	waitCtx, stopWaiting := context.WithCancelCause(ctx)
+	defer stopWaiting(nil)
+	storeErr := make(chan error, 1)
+	var waiter sync.WaitGroup
+	waiter.Add(1)
+	go func() {
+		defer waiter.Done()
+		storeErr <- startWhenReady(waitCtx, ctx, be, relay, ready, rebound.Observers(metrics, logged, ready), log, func() {
+			if opts.Listening != nil {
+				opts.Listening(ln.Addr().String())
+			}
+		})
+	}()
+
+	runErr := func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				log.Info("rebound relay stopping: finishing in-flight deliveries")
+				return nil
+			case err := <-serveErr:
+				log.Error("rebound relay: the HTTP server failed", "error", err.Error())
+				return err
+			case err := <-storeErr:
+				if err != nil {
+					return err // a store that cannot heal: the caller says why
+				}
+				storeErr = nil // ready and delivering
+			}
+		}
+	}()
+	stopWaiting(errStopping)
+	waiter.Wait() // the relay is started, or will not be
 	grace := opts.ShutdownTimeout
 	if grace <= 0 {
 		grace = ShutdownTimeout

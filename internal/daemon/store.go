@@ -30,6 +30,8 @@ type Backend struct {
 	Current func(ctx context.Context) error
 	// Close releases the connections.
 	Close func()
+
+	password string // kept out of error texts
 }
 
 // SQLiteDSN is how the daemon opens a SQLite file: WAL, a busy timeout,
@@ -38,15 +40,25 @@ func SQLiteDSN(path string) string {
 	return "file:" + url.PathEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
-// Open opens the store of kind ("sqlite" or "postgres") at addr.
+// Open opens the store of kind ("sqlite" or "postgres") at addr. It opens a
+// SQLite file at once; for PostgreSQL it only parses addr, and connects on
+// first use (see Migrate). Its errors cannot heal by waiting: they are
+// *StoreError.
 func Open(ctx context.Context, kind, addr string) (*Backend, error) {
+	var be *Backend
+	var err error
 	switch kind {
 	case "sqlite":
-		return openSQLite(ctx, addr)
+		be, err = openSQLite(ctx, addr)
 	case "postgres":
-		return openPostgres(ctx, addr)
+		be, err = openPostgres(ctx, addr)
+	default:
+		err = fmt.Errorf("daemon: unknown store kind %q", kind)
 	}
-	return nil, fmt.Errorf("daemon: unknown store kind %q", kind)
+	if err != nil {
+		return nil, &StoreError{Kind: kind, Err: err}
+	}
+	return be, nil
 }
 
 func openSQLite(ctx context.Context, path string) (*Backend, error) {
@@ -110,10 +122,11 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 	// request would serialise them.
 	enq := NewGroupEnqueuer(postgresWrite(pool), GroupConfig{})
 	return &Backend{
-		Kind:    "postgres",
-		Outbox:  ob,
-		Enqueue: enq.Enqueue,
-		Ping:    pool.Ping,
+		password: cfg.ConnConfig.Password,
+		Kind:     "postgres",
+		Outbox:   ob,
+		Enqueue:  enq.Enqueue,
+		Ping:     pool.Ping,
 		Current: func(ctx context.Context) error {
 			return current(ctx, func(table string) (int, error) {
 				var v int

@@ -47,10 +47,10 @@ func Do[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error
 		if !timed {
 			start = now() // the first read: Elapsed leaves the first attempt out
 		}
-		return retry(ctx, &p, fn, v, err, start)
+		return retry(ctx, &p, fn, v, err, start, !timed)
 	}
 	var zero T
-	return retry(ctx, &p, fn, zero, nil, now())
+	return retry(ctx, &p, fn, zero, nil, now(), false)
 }
 
 // Run is Do for functions without a result.
@@ -63,9 +63,9 @@ func Run(ctx context.Context, p Policy, fn func(context.Context) error) error {
 
 // retry is the general loop of a call that started at instant start. When
 // firstErr is not nil, Do has already run the first attempt, which failed with
-// (firstV, firstErr).
-func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), firstV T, firstErr error, start time.Duration) (T, error) {
-	c := call{p: p, start: start}
+// (firstV, firstErr); untimed says that start was read after it.
+func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), firstV T, firstErr error, start time.Duration, untimed bool) (T, error) {
+	c := call{p: p, start: start, untimed: untimed}
 	v, err := firstV, firstErr
 	var cl Classification
 	if err != nil {
@@ -169,6 +169,7 @@ type call struct {
 	start   time.Duration // instant (clock.go) the call started
 	attempt int
 	ticket  breakerTicket
+	untimed bool // start was read after the first attempt
 }
 
 func (c *call) elapsed() time.Duration { return now() - c.start }
@@ -222,6 +223,7 @@ func (c *call) giveUp(ctx context.Context, reason Reason, class Class, last erro
 		Class:    class,
 		Last:     last,
 		Wait:     wait,
+		untimed:  c.untimed,
 	}
 	if reason == ReasonCanceled {
 		e.cause = canceledCause(ctx)

@@ -88,7 +88,9 @@ type Error struct {
 	// Elapsed is the time from the start of the call to giving up. When
 	// nothing needs the clock up front (no Observer, Breaker, Budget,
 	// MaxElapsed or AttemptTimeout) the clock is first read when the first
-	// attempt fails, so Elapsed leaves that attempt's own duration out.
+	// attempt fails, so Elapsed leaves that attempt's own duration out (and
+	// Error does not print it when that attempt was the only one): a clock
+	// read would cost the happy path more than the rest of the call.
 	Elapsed time.Duration
 	// Class is the classification of Last.
 	Class Class
@@ -100,23 +102,49 @@ type Error struct {
 	// refused.
 	Wait time.Duration
 
-	cause error // the context's cause, for ReasonCanceled
+	cause   error // the context's cause, for ReasonCanceled
+	untimed bool  // Elapsed leaves the first attempt out
 }
 
+// Error reads "rebound: <endpoint>: gave up (<reason>) after <n> attempts
+// in <elapsed>: <last error>", with "failed" instead of "gave up" for
+// ReasonPermanent (nothing was left to retry). The elapsed time keeps two
+// significant digits (1.2ms, 3.1s); it is left out when it was not
+// measured (a single attempt, see Elapsed).
 func (e *Error) Error() string {
 	s := "rebound: "
 	if e.Endpoint != "" {
 		s += e.Endpoint + ": "
 	}
-	s += "gave up (" + e.Reason.String() + ") after " + strconv.Itoa(e.Attempts) + " attempt"
+	if e.Reason == ReasonPermanent {
+		s += "failed ("
+	} else {
+		s += "gave up ("
+	}
+	s += e.Reason.String() + ") after " + strconv.Itoa(e.Attempts) + " attempt"
 	if e.Attempts != 1 {
 		s += "s"
 	}
-	s += " in " + e.Elapsed.Round(time.Millisecond).String()
+	if !e.untimed || e.Attempts > 1 {
+		s += " in " + roundElapsed(e.Elapsed).String()
+	}
 	if e.Last != nil {
 		s += ": " + e.Last.Error()
 	}
 	return s
+}
+
+// roundElapsed rounds d to two significant digits: 1.234567ms is 1.2ms,
+// 3.0004s is 3s, 87ns stays 87ns.
+func roundElapsed(d time.Duration) time.Duration {
+	if d < 0 {
+		return -roundElapsed(-d)
+	}
+	unit := time.Duration(1)
+	for d/unit >= 100 {
+		unit *= 10
+	}
+	return d.Round(unit)
 }
 
 // Unwrap returns Last.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rebound-go/rebound"
@@ -259,14 +260,24 @@ func (h *handler) renew(ctx context.Context, key, token string) (stop func()) {
 }
 
 // ParseKey validates an Idempotency-Key header. The draft defines it as a
-// Structured Field String ("..."); a bare token is accepted too. It must be
-// one value, printable ASCII, non-empty and at most max bytes.
+// Structured Field String ("...", with \" and \\ escapes), whose content is
+// the key. A bare value is accepted too, leniently: any printable ASCII
+// but the quote and the backslash, which belong to strings only (a
+// superset of a Structured Field Token, so that UUIDs, which may begin
+// with a digit, and base64 keys pass). A value that begins or ends with a
+// quote must therefore be a whole string: `"abc` (no closing quote) and
+// `abc"` (a quote outside a string) are refused with 400. The
+// key must be one value, printable ASCII, non-empty and at most max bytes.
+// The errors say which rule the value breaks.
 func ParseKey(values []string, max int) (string, error) {
 	if len(values) != 1 {
 		return "", errors.New("the request carries more than one Idempotency-Key header")
 	}
 	v := values[0]
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+	if strings.HasPrefix(v, `"`) {
+		if len(v) < 2 || !strings.HasSuffix(v, `"`) {
+			return "", errors.New(`Idempotency-Key begins with a quote but does not end with one; want a whole string ("…") or a bare key`)
+		}
 		var b []byte
 		inner := v[1 : len(v)-1]
 		for i := 0; i < len(inner); i++ {
@@ -274,15 +285,17 @@ func ParseKey(values []string, max int) (string, error) {
 			if c == '\\' {
 				i++
 				if i == len(inner) || (inner[i] != '"' && inner[i] != '\\') {
-					return "", errors.New("Idempotency-Key has an invalid escape")
+					return "", errors.New(`Idempotency-Key has an invalid escape; a string escapes only \" and \\`)
 				}
 				c = inner[i]
 			} else if c == '"' {
-				return "", errors.New("Idempotency-Key has an unescaped quote")
+				return "", errors.New(`Idempotency-Key has an unescaped quote inside its string; write it \"`)
 			}
 			b = append(b, c)
 		}
 		v = string(b)
+	} else if i := strings.IndexAny(v, `"\`); i >= 0 {
+		return "", errors.New(`Idempotency-Key has ` + strconv.QuoteRune(rune(v[i])) + ` in a bare key; quotes and backslashes belong in a whole string ("…", escaped as \" and \\)`)
 	}
 	if v == "" {
 		return "", errors.New("Idempotency-Key is empty")

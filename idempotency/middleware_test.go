@@ -114,7 +114,7 @@ func TestKeyRules(t *testing.T) {
 	if w := send(optional, "POST", "", `{}`); w.Code != 201 {
 		t.Fatalf("missing optional key: %d", w.Code)
 	}
-	for _, bad := range []string{`""`, strings.Repeat("k", 256), "caf\xc3\xa9", `"a\x"`, `"a"b"`} {
+	for _, bad := range []string{`""`, strings.Repeat("k", 256), "caf\xc3\xa9", `"a\x"`, `"a"b"`, `"abc`, `abc"`, `"`, `a"b`, `a\b`} {
 		if w := send(optional, "POST", bad, `{}`); w.Code != 400 {
 			t.Errorf("key %q: %d, want 400", bad, w.Code)
 		}

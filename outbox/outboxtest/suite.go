@@ -215,8 +215,20 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if got := claimIDs(t, h, t0.Add(time.Minute-time.Second), 10); len(got) != 0 {
 			t.Fatal("claimed before its next attempt")
 		}
-		if got := claimIDs(t, h, t0.Add(time.Minute), 10); got[id].Attempt != 2 {
+		got := claimIDs(t, h, t0.Add(time.Minute), 10)
+		if got[id].Attempt != 2 {
 			t.Fatalf("not claimed at its next attempt: %v", got)
+		}
+		// A claim carries the last outcome, through a release too: the
+		// relay tells a poison message's retry from a probe by it.
+		if d := got[id]; d.LastStatus != 503 || d.LastError != "503 Service Unavailable" {
+			t.Fatalf("claimed retry carries last status %d, error %q; want 503 and its text", d.LastStatus, d.LastError)
+		}
+		if err := h.Store.Release(ctx, id, 2, t0.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if d := claimIDs(t, h, t0.Add(2*time.Minute), 10)[id]; d.Attempt != 2 || d.LastStatus != 503 {
+			t.Fatalf("after a release, the claim is attempt %d with last status %d; want 2 and 503", d.Attempt, d.LastStatus)
 		}
 	})
 

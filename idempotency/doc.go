@@ -5,18 +5,19 @@
 // # Server middleware
 //
 // Middleware implements the IETF Idempotency-Key header
-// (draft-ietf-httpapi-idempotency-key-header) for POST and PATCH by default:
-// the first request with a key runs and its response is stored; a repeat
-// gets the stored response with Idempotent-Replayed: true; a repeat while
-// the first still runs gets 409; the same key with a different request gets
-// 422; a missing (where required) or malformed key gets 400. Keys are
-// scoped per caller, expire after 24 h (a Reaper deletes them), and are locked in the Store with a
-// lease that a running request renews, so a crashed holder blocks its key
-// for at most one lease. 5xx responses and responses above 1 MiB are not
-// stored: the key is released and a retry runs the handler again. So is the
-// key of a handler that panics; the panic itself goes on, unrecovered, to
-// net/http or to the program's own recovery. Errors are
-// application/problem+json.
+// (draft-ietf-httpapi-idempotency-key-header) for POST and PATCH by
+// default: the first request with a key runs and its response is stored; a
+// repeat gets the stored response with Idempotent-Replayed: true; a repeat
+// while the first still runs gets 409; the same key with a different
+// request gets 422; a missing (where required) or malformed key gets 400.
+// Keys are scoped per caller, expire after 24 h (a Reaper deletes them from
+// SQL stores; MemoryStore and Redis forget them by themselves), and are
+// locked in the Store with a lease that a running request renews, so a
+// crashed holder blocks its key for at most one lease. 5xx responses and
+// responses above 1 MiB are not stored: the key is released and a retry
+// runs the handler again. So is the key of a handler that panics; the panic
+// itself goes on, unrecovered, to net/http or to the program's own
+// recovery. Errors are application/problem+json.
 //
 // # Stores
 //

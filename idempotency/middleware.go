@@ -88,7 +88,8 @@ type Config struct {
 //     the panic is not recovered: it goes on, unchanged, to net/http (which
 //     logs it, unless it is http.ErrAbortHandler, and drops the
 //     connection) or to the caller's own recovery middleware;
-//   - keys expire after TTL; call the Store's Reap periodically.
+//   - keys expire after TTL; run a Reaper on a SQL store (MemoryStore and
+//     the Redis store forget expired keys by themselves).
 //
 // Errors are application/problem+json. If the store fails, the request is
 // refused with 503 rather than run without protection.

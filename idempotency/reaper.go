@@ -12,7 +12,8 @@ import (
 const DefaultReapInterval = time.Hour
 
 // Reaper deletes expired keys from a Store every Interval: a start/stop
-// service. Stores whose keys expire by themselves (Redis) need none.
+// service. Stores whose keys expire by themselves (Redis, MemoryStore)
+// need none.
 type Reaper struct {
 	// Store is reaped. Required.
 	Store Store

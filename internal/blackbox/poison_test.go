@@ -5,17 +5,34 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/rebound-go/rebound/internal/pgtest"
 )
 
-// The default relay (SQLite, the default breaker) delivering 20 messages a
-// second for 60 s to a receiver that answers 500 forever to 30% of them
-// (one kind of event it rejects) and 200 to the rest: every healthy
-// message is delivered, 99% of them within 2 s of their enqueue.
+// The default relay delivering 20 messages a second for 60 s to a receiver
+// that answers 500 forever to 30% of them (one kind of event it rejects)
+// and 200 to the rest: every healthy message is delivered, 99% of them
+// within 2 s of their enqueue. On SQLite, and on two relays sharing
+// PostgreSQL as deploy/ runs them.
 func TestPoisonMessagesDoNotSilenceADestination(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 60 s run of the relay binary")
 	}
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		poisonRun(t, func(args ...string) []*relay { return []*relay{startRelay(t, args...)} })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		_, dsn := pgtest.Schema(t, pgtest.URL(t, "run two relays on PostgreSQL"), "blackbox_")
+		poisonRun(t, func(args ...string) []*relay {
+			return []*relay{startRelayOn(t, dsn, args...), startRelayOn(t, dsn, args...)}
+		})
+	})
+}
+
+func poisonRun(t *testing.T, start func(args ...string) []*relay) {
 	poison := []byte(`"poison"`)
 	rc := startReceiver(t, func(payload []byte) int {
 		if bytes.Contains(payload, poison) {
@@ -23,7 +40,7 @@ func TestPoisonMessagesDoNotSilenceADestination(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	r := startRelay(t, "--destination", "orders="+rc.url, "--allow-addresses", "127.0.0.0/8")
+	relays := start("--destination", "orders="+rc.url, "--allow-addresses", "127.0.0.0/8")
 	enqueued := map[string]time.Time{}
 	every(20, 60*time.Second, func(i int) {
 		payload := `{"kind":"order","n":1}`
@@ -31,7 +48,7 @@ func TestPoisonMessagesDoNotSilenceADestination(t *testing.T) {
 			payload = `{"kind":"poison"}`
 		}
 		at := time.Now()
-		id := r.enqueue(t, "orders", payload)
+		id := relays[i%len(relays)].enqueue(t, "orders", payload)
 		if i%10 >= 3 {
 			enqueued[id] = at
 		}

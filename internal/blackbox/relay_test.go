@@ -74,8 +74,14 @@ type relay struct {
 // until /readyz answers 200.
 func startRelay(t *testing.T, args ...string) *relay {
 	t.Helper()
+	return startRelayOn(t, "sqlite:"+filepath.Join(t.TempDir(), "rebound.db"), args...)
+}
+
+// startRelayOn is startRelay on the store db (a --db value).
+func startRelayOn(t *testing.T, db string, args ...string) *relay {
+	t.Helper()
 	addr := freeAddr(t)
-	args = append([]string{"relay", "--listen", addr, "--db", "sqlite:" + filepath.Join(t.TempDir(), "rebound.db")}, args...)
+	args = append([]string{"relay", "--listen", addr, "--db", db}, args...)
 	cmd := exec.Command(rebound(t), args...)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &syncWriter{w: &log}

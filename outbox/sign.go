@@ -212,7 +212,9 @@ func mac(dst, key []byte, msgID string, ts, body []byte) []byte {
 // example with http.MaxBytesReader).
 //
 // Verify returns an error without a sentinel if secrets is empty or holds an
-// empty secret. It is safe for concurrent use.
+// empty secret. It is safe for concurrent use. An HTTP receiver usually
+// calls VerifyRequest, or wraps its handler in VerifyMiddleware, which read
+// the body within bounds and call Verify with the current time.
 func Verify(secrets [][]byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	if len(secrets) == 0 {
 		return errors.New("outbox: Verify needs at least one secret")

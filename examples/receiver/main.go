@@ -30,31 +30,29 @@ func main() {
 	addr := flag.String("listen", "127.0.0.1:9000", "address to listen on")
 	secret := flag.String("secret", "", "verify Standard Webhooks signatures with this whsec_ secret")
 	flag.Parse()
-	var keys [][]byte
 	if *secret != "" {
-		k, err := outbox.ParseSecret(*secret)
-		if err != nil {
+		if _, err := outbox.ParseSecret(*secret); err != nil {
 			fmt.Fprintln(os.Stderr, "receiver: -secret:", err)
 			os.Exit(2)
 		}
-		keys = [][]byte{k}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stdout, nil))
 	var mu sync.Mutex
 	seen := map[string]int{}
 	http.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
 		id := r.Header.Get(outbox.HeaderID)
-		if keys != nil {
-			if err := outbox.Verify(keys, r.Header, body, time.Now(), 5*time.Minute); err != nil {
-				log.Warn("refused: bad signature", "id", id, "error", err)
-				http.Error(w, "bad signature", http.StatusUnauthorized)
+		var body []byte
+		var err error
+		if *secret != "" {
+			body, err = outbox.VerifyRequest(r, *secret)
+			if err != nil {
+				log.Warn("refused", "id", id, "error", err)
+				http.Error(w, err.Error(), http.StatusUnauthorized)
 				return
 			}
+		} else if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
 		}
 		mu.Lock()
 		seen[id]++

@@ -34,7 +34,9 @@ type Config struct {
 	// Window is the sliding window of the rate rules. Default 5 m.
 	Window time.Duration
 	// Interval is how often rules are evaluated, and the width of the
-	// window's buckets. Default 10 s; at most Window.
+	// window's buckets. Default 10 s; at most Window. Buckets and
+	// evaluations are aligned on the time New ran: the evaluation at an
+	// instant T reads the events observed in [T−Window, T).
 	Interval time.Duration
 	// RepeatInterval is how often a firing alert is sent again to
 	// notifiers that implement Repeater (Alertmanager, which forgets
@@ -60,9 +62,8 @@ type Config struct {
 type Alerter struct {
 	cfg     Config
 	rules   [5]resolved
-	buckets int
-
-	cur atomic.Int64 // the current bucket's sequence number
+	buckets int       // the window's, Window/Interval
+	epoch   time.Time // bucket 0 starts here
 
 	mu        sync.Mutex                           // serialises writers of endpoints
 	endpoints atomic.Pointer[map[string]*endpoint] // copied on write
@@ -79,23 +80,35 @@ type Alerter struct {
 
 type endpoint struct {
 	name    string
-	buckets []bucket // ring, indexed by sequence % len
-	consec  atomic.Int64
+	buckets []bucket // ring of ringLen(Alerter.buckets), indexed by bucket number % len
 
 	// breaker state, from BreakerStateChanged events
-	breakerOpen  atomic.Bool  // open or half-open
-	breakerSince atomic.Int64 // UnixNano of the change away from closed
+	breakerMu sync.Mutex
+	breaker   breakerState // as of the last change
+	before    breakerState // as of the end of the bucket before the last change's
 
 	// evaluation state, touched only by the evaluator
-	state [5]ruleState
+	state  [5]ruleState
+	run    int64 // calls in a row that did not succeed, as of the end of bucket folded
+	folded int64
 }
 
+// bucket counts the calls of one Interval. The consecutive-failures rule
+// reads a run of failures across buckets from successes (calls − failures −
+// canceled) and tail.
 type bucket struct {
-	seq      atomic.Int64
-	calls    atomic.Int64
-	failures atomic.Int64
-	retries  atomic.Int64
-	rejected atomic.Int64
+	calls    counter
+	failures counter
+	canceled counter
+	tail     counter // failures since the bucket's last success
+	retries  counter
+	rejected counter
+}
+
+type breakerState struct {
+	open  bool          // open or half-open
+	since time.Duration // after the epoch: the change away from closed
+	seq   int64         // the bucket of the change
 }
 
 type ruleState struct {
@@ -137,7 +150,7 @@ func New(cfg Config) (*Alerter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Alerter{cfg: cfg, queue: make(chan Alert, queueSize)}
+	a := &Alerter{cfg: cfg, epoch: time.Now(), queue: make(chan Alert, queueSize)}
 	empty := map[string]*endpoint{}
 	a.endpoints.Store(&empty)
 	a.buckets = int(cfg.Window / cfg.Interval)
@@ -180,7 +193,7 @@ func (a *Alerter) endpoint(name string) *endpoint {
 		return ep
 	}
 	if len(cur) >= a.cfg.MaxEndpoints {
-		other := &endpoint{name: OtherEndpoint, buckets: make([]bucket, a.buckets)}
+		other := a.newEndpoint(OtherEndpoint)
 		a.otherFast.Store(other)
 		return other
 	}
@@ -188,23 +201,19 @@ func (a *Alerter) endpoint(name string) *endpoint {
 	for k, v := range cur {
 		next[k] = v
 	}
-	ep := &endpoint{name: name, buckets: make([]bucket, a.buckets)}
+	ep := a.newEndpoint(name)
 	next[name] = ep
 	a.endpoints.Store(&next)
 	return ep
 }
 
-// slot returns the bucket for the current sequence, resetting it if it
-// held an older one.
+func (a *Alerter) newEndpoint(name string) *endpoint {
+	return &endpoint{name: name, buckets: make([]bucket, ringLen(a.buckets)), folded: -1}
+}
+
+// slot returns the ring's slot for bucket seq.
 func (ep *endpoint) slot(seq int64) *bucket {
-	b := &ep.buckets[seq%int64(len(ep.buckets))]
-	if old := b.seq.Load(); old != seq && b.seq.CompareAndSwap(old, seq) {
-		b.calls.Store(0)
-		b.failures.Store(0)
-		b.retries.Store(0)
-		b.rejected.Store(0)
-	}
-	return b
+	return &ep.buckets[seq%int64(len(ep.buckets))]
 }
 
 // Observe implements rebound.Observer.
@@ -212,36 +221,46 @@ func (a *Alerter) Observe(_ context.Context, e rebound.Event) {
 	switch e.Kind {
 	case rebound.CallFinished:
 		ep := a.endpoint(e.Endpoint)
-		b := ep.slot(a.cur.Load())
-		b.calls.Add(1)
+		seq := bucketOf(time.Since(a.epoch), a.cfg.Interval)
+		b := ep.slot(seq)
+		b.calls.add(seq, 1)
 		if e.Attempt > 1 {
-			b.retries.Add(int64(e.Attempt - 1))
+			b.retries.add(seq, uint64(e.Attempt-1))
 		}
 		switch {
 		case e.Result == rebound.ResultSuccess:
-			if ep.consec.Load() != 0 {
-				ep.consec.Store(0)
-			}
+			b.tail.zero(seq)
 		case e.Class == rebound.Canceled:
 			// The caller gave up: says nothing of the endpoint.
+			b.canceled.add(seq, 1)
 		default:
-			b.failures.Add(1)
-			ep.consec.Add(1)
+			// Failure, gave up, rejected, and retrying: the outbox relay's
+			// delivery attempts that failed.
+			b.failures.add(seq, 1)
+			b.tail.add(seq, 1)
 		}
 	case rebound.BudgetRejected:
-		a.endpoint(e.Endpoint).slot(a.cur.Load()).rejected.Add(1)
+		seq := bucketOf(time.Since(a.epoch), a.cfg.Interval)
+		a.endpoint(e.Endpoint).slot(seq).rejected.add(seq, 1)
 	case rebound.BreakerStateChanged:
 		// Open and half-open alike count as not closed: a breaker whose
 		// probes keep failing goes open, half-open, open… and never
 		// recovers.
 		ep := a.endpoint(e.Endpoint)
+		at := time.Since(a.epoch)
+		seq := bucketOf(at, a.cfg.Interval)
+		ep.breakerMu.Lock()
+		if ep.breaker.seq < seq {
+			ep.before = ep.breaker
+		}
 		switch {
 		case e.To == rebound.Closed:
-			ep.breakerOpen.Store(false)
+			ep.breaker.open = false
 		case e.From == rebound.Closed:
-			ep.breakerSince.Store(time.Now().UnixNano())
-			ep.breakerOpen.Store(true)
+			ep.breaker.open, ep.breaker.since = true, at
 		}
+		ep.breaker.seq = seq
+		ep.breakerMu.Unlock()
 	}
 }
 
@@ -262,15 +281,18 @@ func (a *Alerter) Start(ctx context.Context) error {
 	go func() {
 		defer close(a.done)
 		defer func() { close(a.queue); <-notified }()
-		t := time.NewTicker(a.cfg.Interval)
+		// Wake at each bucket's start, so that an evaluation reads whole
+		// buckets only, however late the timer fires.
+		t := time.NewTimer(untilNext(time.Since(a.epoch), a.cfg.Interval))
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
-				a.cur.Add(1)
-				a.evaluate(now)
+			case <-t.C:
+				d := time.Since(a.epoch)
+				a.evaluate(bucketOf(d, a.cfg.Interval))
+				t.Reset(untilNext(time.Since(a.epoch), a.cfg.Interval))
 			}
 		}
 	}()
@@ -310,8 +332,11 @@ func (a *Alerter) notify(done chan<- struct{}) {
 	}
 }
 
-// evaluate checks every rule of every endpoint once and queues the changes.
-func (a *Alerter) evaluate(now time.Time) {
+// evaluate checks every rule of every endpoint once, as of the start of
+// bucket k, and queues the changes.
+func (a *Alerter) evaluate(k int64) {
+	at := time.Duration(k) * a.cfg.Interval
+	now := a.epoch.Add(at)
 	cur := *a.endpoints.Load()
 	eps := make([]*endpoint, 0, len(cur)+1)
 	for _, ep := range cur {
@@ -320,20 +345,38 @@ func (a *Alerter) evaluate(now time.Time) {
 	if other := a.otherFast.Load(); other != nil {
 		eps = append(eps, other)
 	}
-	seq := a.cur.Load()
-	window := a.cfg.Window.Seconds()
+	first, last := window(k, a.buckets)
+	seconds := a.cfg.Window.Seconds()
 	for _, ep := range eps {
 		var calls, failures, retries, rejected int64
-		for i := range ep.buckets {
-			b := &ep.buckets[i]
-			// Buckets of the last full Window, excluding the one now filling.
-			if s := b.seq.Load(); s < seq && s >= seq-int64(a.buckets) {
-				calls += b.calls.Load()
-				failures += b.failures.Load()
-				retries += b.retries.Load()
-				rejected += b.rejected.Load()
+		for j := first; j <= last; j++ {
+			if j < 0 {
+				continue
+			}
+			b := ep.slot(j)
+			calls += b.calls.get(j)
+			failures += b.failures.get(j)
+			retries += b.retries.get(j)
+			rejected += b.rejected.get(j)
+		}
+		// The run of calls that did not succeed, carried across buckets
+		// (it may be longer than the window).
+		for j := max(ep.folded+1, first); j <= last; j++ {
+			b := ep.slot(j)
+			fails := b.failures.get(j)
+			if b.calls.get(j)-fails-b.canceled.get(j) > 0 {
+				ep.run = b.tail.get(j)
+			} else {
+				ep.run += fails
 			}
 		}
+		ep.folded = max(ep.folded, last)
+		ep.breakerMu.Lock()
+		br := ep.breaker
+		if br.seq >= k {
+			br = ep.before // changed at or after this instant: not yet seen
+		}
+		ep.breakerMu.Unlock()
 		var conds [5]struct {
 			holds bool
 			value float64
@@ -343,14 +386,13 @@ func (a *Alerter) evaluate(now time.Time) {
 			conds[0].holds = calls >= int64(a.cfg.Rules.MinCalls) && ratio > a.rules[0].threshold
 			conds[0].value = ratio
 			perCall := float64(retries) / float64(calls)
-			conds[2].holds = perCall > a.rules[2].threshold && float64(retries)/window > a.cfg.Rules.StormRate
+			conds[2].holds = perCall > a.rules[2].threshold && float64(retries)/seconds > a.cfg.Rules.StormRate
 			conds[2].value = perCall
 		}
-		c := ep.consec.Load()
-		conds[1].holds, conds[1].value = float64(c) >= a.rules[1].threshold, float64(c)
+		conds[1].holds, conds[1].value = float64(ep.run) >= a.rules[1].threshold, float64(ep.run)
 		conds[3].holds, conds[3].value = float64(rejected) >= a.rules[3].threshold, float64(rejected)
-		if ep.breakerOpen.Load() {
-			open := now.Sub(time.Unix(0, ep.breakerSince.Load())).Seconds()
+		if br.open {
+			open := (at - br.since).Seconds()
 			conds[4].holds, conds[4].value = open >= a.rules[4].threshold, open
 		}
 		for i, r := range a.rules {

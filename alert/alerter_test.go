@@ -81,23 +81,89 @@ func TestHighFailureRateFiresOnceAndResolves(t *testing.T) {
 		if len(got) != 2 || got[0].Name != alert.HighFailureRate || got[0].State != alert.Firing || got[1].State != alert.Resolved {
 			t.Fatalf("notifications %+v, want one firing and one resolved", got)
 		}
-		// The window fills (the first full bucket is evaluated at 20 s), the
+		// The evaluation at 30 s is the first to see MinCalls (the calls of
+		// 0, 10 and 20 s: those at 30 s count from the next one); the
 		// condition holds from then and must hold For 2 m.
-		if fired := at[0].Sub(t0); fired < 2*time.Minute || fired > 3*time.Minute {
-			t.Fatalf("fired after %v, want 2m20s give or take a bucket", fired)
+		if fired := at[0].Sub(t0); fired != 2*time.Minute+30*time.Second {
+			t.Fatalf("fired after %v, want 2m30s", fired)
 		}
-		if got[0].Value < 0.29 || got[0].Value > 0.31 || got[0].Summary != "api/v1/user: 30.0% of calls failing" {
+		if got[0].Value != 0.3 || got[0].Summary != "api/v1/user: 30.0% of calls failing" {
 			t.Fatalf("firing alert %+v", got[0])
 		}
-		// Failures stop at 10 m; the ratio falls under 20% once a third of
-		// the window is healthy... then KeepFiringFor holds it 5 m more.
-		if resolved := at[1].Sub(t0); resolved < 10*time.Minute+5*time.Minute || resolved > 10*time.Minute+10*time.Minute {
-			t.Fatalf("resolved after %v", resolved)
+		// The last failures are at 9m50s; at 11m40s a third of the window
+		// is healthy and the ratio is 20%, no longer over the threshold;
+		// KeepFiringFor holds the alert 5 m more.
+		if resolved := at[1].Sub(t0); resolved != 16*time.Minute+40*time.Second {
+			t.Fatalf("resolved after %v, want 16m40s", resolved)
 		}
 		if got[1].EndsAt.IsZero() || !got[1].StartsAt.Equal(got[0].StartsAt) {
 			t.Fatalf("resolved alert %+v", got[1])
 		}
 	})
+}
+
+// repeats is an inbox that also receives the refresh of each firing
+// alert, every RepeatInterval.
+type repeats struct{ inbox }
+
+func (*repeats) Repeats() {}
+
+// Calls reported at an evaluation's instant, by several goroutines racing
+// the evaluator, count from the next evaluation: every evaluation sees whole
+// batches, whatever the order the scheduler picks.
+func TestEvaluationDoesNotDependOnOrderAtTheSameInstant(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		box := &repeats{}
+		a, _ := start(t, alert.Config{Notifiers: []alert.Notifier{box}, RepeatInterval: 10 * time.Second})
+		t0 := time.Now()
+		run(5*time.Minute, func() {
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() { calls(a, "api/v1/user", 10, 3, 1) })
+			}
+			wg.Wait()
+		})
+		got, at := box.list()
+		// 40 calls per bucket: MinCalls is reached at 10 s, fired at 2m10s,
+		// then refreshed at every evaluation.
+		if len(got) != 18 {
+			t.Fatalf("%d notifications, want 18: %+v", len(got), got)
+		}
+		for i, n := range got {
+			if want := 2*time.Minute + 10*time.Second + time.Duration(i)*10*time.Second; at[i].Sub(t0) != want || n.Value != 0.3 || n.State != alert.Firing || n.Repeat != (i > 0) {
+				t.Errorf("notification %d at %v: %+v, want value 0.3 at %v", i, at[i].Sub(t0), n, want)
+			}
+		}
+	})
+}
+
+func TestResultsCountedAsFailures(t *testing.T) {
+	for _, tc := range []struct {
+		result rebound.Result
+		class  rebound.Class
+		fails  bool
+	}{
+		{rebound.ResultSuccess, 0, false},
+		{rebound.ResultFailure, rebound.Logic, true},
+		{rebound.ResultGaveUp, rebound.Connection, true},
+		{rebound.ResultRejected, rebound.Response, true},
+		{rebound.ResultRetrying, rebound.Response, true}, // an outbox delivery attempt to be tried again
+		{rebound.ResultFailure, rebound.Canceled, false},
+	} {
+		t.Run(tc.result.String()+"/"+tc.class.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, box := start(t, alert.Config{Rules: alert.Rules{ConsecutiveFailures: alert.Rule{Threshold: 3, For: -1}}})
+				for range 3 {
+					a.Observe(context.Background(), rebound.Event{Kind: rebound.CallFinished, Endpoint: "hooks", Attempt: 1, Result: tc.result, Class: tc.class})
+				}
+				time.Sleep(10 * time.Second)
+				got, _ := box.list()
+				if fired := len(got) == 1 && got[0].Name == alert.ConsecutiveFailures; fired != tc.fails || len(got) > 1 {
+					t.Fatalf("notifications %+v, want a failure: %v", got, tc.fails)
+				}
+			})
+		})
+	}
 }
 
 func TestNoAlertOnLowOrZeroTraffic(t *testing.T) {
@@ -126,22 +192,25 @@ func TestNoAlertOnLowOrZeroTraffic(t *testing.T) {
 func TestConsecutiveFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, box := start(t, alert.Config{Rules: alert.Rules{HighFailureRate: alert.Rule{Disabled: true}}})
+		t0 := time.Now()
 		calls(a, "pay", 4, 4, 1)
 		time.Sleep(5 * time.Minute)
 		if got, _ := box.list(); len(got) != 0 {
 			t.Fatalf("fired at 4 failures: %+v", got)
 		}
+		// The fifth failure, at the instant of an evaluation, counts from
+		// the next one (5m10s) and must last For 1 m.
 		calls(a, "pay", 1, 1, 1)
 		time.Sleep(2 * time.Minute)
-		got, _ := box.list()
-		if len(got) != 1 || got[0].Name != alert.ConsecutiveFailures || got[0].Value != 5 {
-			t.Fatalf("notifications %+v", got)
+		got, at := box.list()
+		if len(got) != 1 || got[0].Name != alert.ConsecutiveFailures || got[0].Value != 5 || at[0].Sub(t0) != 6*time.Minute+10*time.Second {
+			t.Fatalf("notifications %+v at %v, want one at 6m10s", got, at)
 		}
-		calls(a, "pay", 1, 0, 1) // a success
+		calls(a, "pay", 1, 0, 1) // a success, at 7m
 		time.Sleep(20 * time.Second)
-		got, _ = box.list()
-		if len(got) != 2 || got[1].State != alert.Resolved {
-			t.Fatalf("notifications %+v", got)
+		got, at = box.list()
+		if len(got) != 2 || got[1].State != alert.Resolved || at[1].Sub(t0) != 7*time.Minute+10*time.Second {
+			t.Fatalf("notifications %+v at %v, want resolved at 7m10s", got, at)
 		}
 	})
 }
@@ -193,17 +262,19 @@ func TestCircuitOpenFromBreakerEvents(t *testing.T) {
 		if len(got) != 1 || got[0].Name != alert.CircuitOpen || got[0].Endpoint != "inventory" {
 			t.Fatalf("notifications %+v", got)
 		}
-		if d := at[0].Sub(t0); d < 5*time.Minute || d > 5*time.Minute+10*time.Second {
-			t.Fatalf("fired after %v, want 5m (next evaluation)", d)
+		if d := at[0].Sub(t0); d != 5*time.Minute {
+			t.Fatalf("fired after %v, want 5m", d)
 		}
 		time.Sleep(30 * time.Second)
 		if done, err := b.Allow(); err == nil {
-			done(nil) // a good probe closes it
+			done(nil) // a good probe closes it, at 8m30s
 		}
 		time.Sleep(10 * time.Second)
-		got, _ = box.list()
-		if len(got) != 2 || got[1].State != alert.Resolved {
-			t.Fatalf("notifications %+v", got)
+		// The evaluation at 8m30s sees the breaker as it was just before;
+		// the next one sees it closed.
+		got, at = box.list()
+		if len(got) != 2 || got[1].State != alert.Resolved || at[1].Sub(t0) != 8*time.Minute+40*time.Second {
+			t.Fatalf("notifications %+v at %v, want resolved at 8m40s", got, at)
 		}
 	})
 }
@@ -267,5 +338,31 @@ func TestStartStop(t *testing.T) {
 			t.Fatal("second stop:", err)
 		}
 		// synctest fails the test if a goroutine is left behind.
+	})
+}
+
+func BenchmarkObserve(b *testing.B) {
+	a, _ := alert.New(alert.Config{})
+	ok := rebound.Event{Kind: rebound.CallFinished, Endpoint: "api/v1/user", Attempt: 1, Result: rebound.ResultSuccess}
+	failed := rebound.Event{Kind: rebound.CallFinished, Endpoint: "api/v1/user", Attempt: 3, Result: rebound.ResultGaveUp, Class: rebound.Connection}
+	b.Run("success", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Observe(context.Background(), ok)
+		}
+	})
+	b.Run("gave_up", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Observe(context.Background(), failed)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				a.Observe(context.Background(), ok)
+			}
+		})
 	})
 }

@@ -38,6 +38,13 @@
 // counted as "_other". Rules are evaluated every Interval by the goroutine
 // Start begins; an evaluation only sees whole buckets.
 //
+// Buckets and evaluations are aligned on the time New ran. The evaluation at
+// an instant T reads the events observed in [T−Window, T), and the
+// consecutive failures and breaker states as they were just before T: an
+// event observed at T itself, even while that evaluation runs, counts from
+// the next evaluation. What an evaluation sees therefore depends on when
+// events happened, never on whether the evaluator or the caller ran first.
+//
 // # Notifications
 //
 // Each alert is notified once when it fires and once when it resolves

@@ -88,6 +88,9 @@ func (p *Proxy) Reject(code, message string) {
 func (p *Proxy) Hang() { p.set(hang, "", "") }
 
 // Forward passes new connections through to the target.
+//
+// Reject, Hang and Forward may be called from any goroutine; if the port
+// cannot be taken again, they report the test failed.
 func (p *Proxy) Forward() { p.set(forward, "", "") }
 
 func (p *Proxy) set(m mode, code, msg string) {
@@ -111,7 +114,8 @@ func (p *Proxy) set(m mode, code, msg string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
-		p.tb.Fatalf("pgfault: listening again on %s: %v", p.addr, err)
+		p.tb.Errorf("pgfault: listening again on %s: %v", p.addr, err)
+		return
 	}
 	p.wg.Add(1)
 	go p.accept(p.ln)

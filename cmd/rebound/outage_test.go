@@ -271,6 +271,28 @@ func TestRelayBinaryRidesOutAPostgresOutage(t *testing.T) {
 			t.Errorf("delivered %v after the store answered; want within 15 s", delivered)
 		}
 
+		// A restart while it runs: connections dropped, the server shutting
+		// down, then back. The relay keeps running and delivers again.
+		proxy.Refuse()
+		proxy.Reject("57P03", "the database system is shutting down")
+		if a := call(t, "POST", base+"/v1/messages", `{"destination":"orders","payload":{"n":2}}`); a.code != http.StatusServiceUnavailable || a.retryAfter == "" {
+			t.Errorf("enqueue during a restart: %d, Retry-After %q; want 503 with Retry-After", a.code, a.retryAfter)
+		}
+		proxy.Forward()
+		if !poll(300, func() bool {
+			a = call(t, "POST", base+"/v1/messages", `{"destination":"orders","payload":{"n":3}}`)
+			return a.code == http.StatusAccepted
+		}) || json.Unmarshal([]byte(a.body), &m) != nil {
+			t.Fatalf("enqueue after a restart: %d %s:\n%s", a.code, a.body, p.logs())
+		}
+		if !poll(300, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return !received[m.ID].IsZero()
+		}) {
+			t.Fatalf("message %s not delivered 15 s after a restart:\n%s", m.ID, p.logs())
+		}
+
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rebound-go/rebound"
 )
@@ -19,9 +20,17 @@ type ClassifyResponse func(resp *http.Response) (c rebound.Classification, faile
 //   - 429 Too Many Requests and 503 Service Unavailable: Response,
 //     retryable, not processed, with the wait of a Retry-After header.
 //   - 408 Request Timeout: Response, retryable, not processed.
+//   - 409 Conflict with a Retry-After header, answering a request that
+//     carries an Idempotency-Key (or X-Idempotency-Key): Response,
+//     retryable, not processed, with that wait. It is the IETF
+//     Idempotency-Key draft's answer to a request whose key's first request
+//     is still running (idempotency.Middleware sends it with Retry-After:
+//     1), typically because an earlier attempt timed out: a wait, not a
+//     logic error. Read from resp.Request, which the Transport sets.
 //   - other 5xx except 501: Response, retryable, maybe processed (a
 //     non-idempotent request is not retried on them).
-//   - 501 Not Implemented and every other 4xx: Logic, never retried.
+//   - 501 Not Implemented and every other 4xx (409 without Retry-After or
+//     without a key included): Logic, never retried.
 func DefaultClassifyResponse(resp *http.Response) (rebound.Classification, bool) {
 	code := resp.StatusCode
 	switch {
@@ -37,6 +46,12 @@ func DefaultClassifyResponse(resp *http.Response) (rebound.Classification, bool)
 		return c, true
 	case code == http.StatusRequestTimeout:
 		return rebound.Classification{Class: rebound.Response, Retryable: true}, true
+	case code == http.StatusConflict:
+		if resp.Request != nil && hasIdempotencyKey(resp.Request.Header) {
+			if wait, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), resp.Header.Get("Date"), time.Now()); ok {
+				return rebound.Classification{Class: rebound.Response, Retryable: true, RetryAfter: wait}, true
+			}
+		}
 	case code >= 500 && code != http.StatusNotImplemented:
 		return rebound.Classification{Class: rebound.Response, Retryable: true, MaybeProcessed: true}, true
 	}
@@ -47,14 +62,18 @@ func DefaultClassifyResponse(resp *http.Response) (rebound.Classification, bool)
 // failure: a bad status, or (in the JSON helpers) an empty or malformed
 // body. It classifies itself (rebound.Classified). Its text names the
 // request (with the URL redacted), the status, the content type and the
-// first bytes of the body when they were read.
+// first 64 bytes of the body when they were read.
 type StatusError struct {
 	Method      string
 	URL         string // redacted: no user info, no query
 	StatusCode  int
 	Status      string
 	ContentType string
-	// Body holds the first bytes of the body (at most 64), when read.
+	// Body holds the start of the body, when it was read: at most
+	// MaxStatusErrorBody bytes, enough to decode a typical JSON error
+	// document (problem+json) of a 4xx. They are the bytes read to drain
+	// the response anyway: a failed response's body is read that far, and
+	// no further, whether or not it is returned.
 	Body string
 	// Err is the decoding error, for JSON failures.
 	Err error
@@ -73,7 +92,15 @@ func (e *StatusError) Error() string {
 		s += ", content type " + strconv.Quote(e.ContentType)
 	}
 	if e.Body != "" {
-		s += ", body starts " + strconv.Quote(e.Body)
+		snippet := e.Body
+		if len(snippet) > snippetLen {
+			n := snippetLen
+			for n > 0 && !utf8.RuneStart(snippet[n]) {
+				n-- // do not cut a character in two
+			}
+			snippet = snippet[:n]
+		}
+		s += ", body starts " + strconv.Quote(snippet)
 	} else if e.Err != nil {
 		s += ", empty body"
 	}
@@ -86,6 +113,10 @@ func (e *StatusError) Unwrap() error { return e.Err }
 // Classification implements rebound.Classified.
 func (e *StatusError) Classification() rebound.Classification { return e.class }
 
+// MaxStatusErrorBody bounds StatusError.Body.
+const MaxStatusErrorBody = maxDrain
+
+// snippetLen bounds the body bytes StatusError's text shows.
 const snippetLen = 64
 
 func newStatusError(resp *http.Response, c rebound.Classification, err error, peek []byte) *StatusError {
@@ -99,8 +130,8 @@ func newStatusError(resp *http.Response, c rebound.Classification, err error, pe
 	if req := resp.Request; req != nil {
 		e.Method, e.URL = req.Method, Redact(req.URL)
 	}
-	if len(peek) > snippetLen {
-		peek = peek[:snippetLen]
+	if len(peek) > MaxStatusErrorBody {
+		peek = peek[:MaxStatusErrorBody]
 	}
 	e.Body = string(peek)
 	return e

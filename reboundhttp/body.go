@@ -73,9 +73,7 @@ func peekBody(resp *http.Response) []byte {
 		if err != nil {
 			if err == io.EOF {
 				resp.Body.Close()
-				pb := &peekedBody{}
-				pb.Reset(buf)
-				resp.Body = pb
+				resp.Body = newPeekedBody(buf)
 				return buf
 			}
 			break
@@ -91,7 +89,16 @@ func peekBody(resp *http.Response) []byte {
 
 // peekedBody is a response body read whole into memory; its connection is
 // already released.
-type peekedBody struct{ bytes.Reader }
+type peekedBody struct {
+	bytes.Reader
+	b []byte // the whole body
+}
+
+func newPeekedBody(b []byte) *peekedBody {
+	pb := &peekedBody{b: b}
+	pb.Reset(b)
+	return pb
+}
 
 func (*peekedBody) Close() error { return nil }
 

@@ -27,9 +27,24 @@
 // the request has GetBody, which every request with a replayable body has
 // here.)
 //
+// # Idempotency keys and 409
+//
+// A 409 Conflict is a Logic error, except in one case: a 409 with a
+// Retry-After header answering a request that carries an Idempotency-Key.
+// That is the IETF Idempotency-Key draft's answer to a request whose key's
+// first request is still running, which is what a retry meets after an
+// attempt timed out while the server went on working; the idempotency
+// package's Middleware sends it with Retry-After: 1. It is a wait, not an
+// error: the attempt counts toward Policy.MaxAttempts, the wait is capped
+// by Policy.MaxRetryAfter like any Retry-After, and the next attempt gets
+// the stored response of the first request (with Idempotent-Replayed:
+// true) once it has completed. See Example (Idempotency).
+//
 // # The RoundTripper contract
 //
-// The caller's request is never modified; each attempt sends a copy. Bodies
+// The caller's request is never modified: an attempt that needs anything
+// different (its own timeout context, a replayed body, a generated
+// Idempotency-Key) sends one copy carrying all of it. Bodies
 // are replayed through GetBody; a body without GetBody is buffered up to
 // Config.MaxBufferedBody (default 1 MiB), and a larger one is sent once.
 // Every response the caller will not see is drained (at most 4 KiB) and
@@ -47,7 +62,8 @@
 // the whole call and ends it. To keep the happy path cheap, attempts whose
 // context can never be canceled share one timer per 1/64 of the timeout, so
 // each gets between the timeout and 1/32 more; an attempt whose context's
-// deadline comes before its timeout would is bounded by that deadline alone.
+// deadline comes before its timeout would is bounded by that deadline alone
+// and sends the caller's request itself, with no copy.
 //
 // The timeout has a price: the caller's request cannot be modified, so an
 // attempt that carries its own deadline is a copy of the request (one
@@ -68,7 +84,24 @@
 //
 // # JSON
 //
-// GetJSON and DoJSON decode a 2xx response's JSON body inside the retry, as
-// the guide's example does: an empty or malformed body is retried like a
-// 503.
+// GetJSON and DoJSON decode a 2xx response's JSON body into a value, as the
+// guide's example does. They send the request through the client given, and
+// its retries are those of the Transport in the client's chain of
+// RoundTrippers, wherever it sits (c.Transport itself, or under a tracing or
+// logging wrapper): that Transport is the only retry layer, and it also
+// checks, inside each attempt, that the body is JSON, so that an empty or
+// malformed body is retried like a 503. A client with no Transport in its
+// chain (&http.Client{}, say) sends the request once; the error of a
+// failure a Transport would have retried says so. A nil client means one
+// with NewTransport(Config{}).
+//
+// # Errors
+//
+// When retrying stops without a response, RoundTrip returns the
+// *rebound.Error: its Endpoint is the request's label, and its text names
+// the URL once (http.Client adds it). The JSON helpers return the
+// Transport's *rebound.Error when retrying stopped on a response too, with
+// the *StatusError of that response as its Last. A StatusError keeps up to
+// MaxStatusErrorBody (4 KiB) of the body, enough to decode a JSON error
+// document; its text shows the first 64 bytes.
 package reboundhttp

@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rebound-go/rebound"
 )
@@ -17,7 +18,30 @@ import (
 // A larger body is a Logic failure, never retried.
 const DefaultMaxJSONBody = 10 << 20
 
-type acceptKey struct{}
+// errNotRetried is the advice added to a failure that a Transport would
+// have retried, when the request went through none.
+const errNotRetried = "not retried: the client's chain of RoundTrippers holds no *reboundhttp.Transport; " +
+	"use a client from reboundhttp.NewClient, or put a Transport under the client's wrappers"
+
+type jsonKey struct{}
+
+// jsonCall is what DoJSON shares with the Transport that sends its request,
+// wherever that Transport sits in the client's chain of RoundTrippers. It
+// carries no decoding: DoJSON decodes the response it gets back, whoever
+// sent it.
+type jsonCall struct {
+	sent   atomic.Bool                   // a Transport sent the request
+	gaveUp atomic.Pointer[rebound.Error] // why it stopped retrying, when it stopped on a response
+}
+
+// jsonCallFrom returns the jsonCall DoJSON put on the request's context.
+func jsonCallFrom(ctx context.Context) *jsonCall {
+	if ctx == context.Background() {
+		return nil
+	}
+	jc, _ := ctx.Value(jsonKey{}).(*jsonCall)
+	return jc
+}
 
 var (
 	defaultOnce   sync.Once
@@ -25,55 +49,66 @@ var (
 )
 
 // DoJSON sends req through c and decodes the JSON body of its 2xx response
-// into a T, inside the retry: an empty or malformed body is a retryable
-// Response failure like a 503, and is retried under the transport's policy.
-// A body that does not fit T (a type mismatch) or exceeds
-// DefaultMaxJSONBody is a Logic failure. 204 and 205 responses give the zero
-// T. Any other status that retrying could not fix is an error that names the
-// status, the content type and the first bytes of the body.
+// into a T. 204 and 205 responses give the zero T.
 //
-// c's Transport should be a *Transport; any other transport (or a nil c,
-// which means a client with NewTransport(Config{})) is wrapped in a
-// Transport with the default configuration for this call.
+// Retries come from the *Transport in c's chain of RoundTrippers, wherever
+// it sits: c.Transport itself (a client from NewClient), or under wrappers
+// such as a tracing or logging RoundTripper. That Transport is the only
+// retry layer, with its own policy; DoJSON adds none. It also checks, inside
+// each attempt, that a 2xx body is JSON, so that an empty or malformed body
+// is retried like a 503 (a wrapper that reads the body itself sees it
+// whole). A body that does not fit T (a type mismatch) or exceeds
+// DefaultMaxJSONBody is a Logic failure, never retried.
+//
+// When retrying stops on a response (a 404, the last of the attempts, a
+// malformed body on the last attempt) the error is the Transport's
+// *rebound.Error, whose Last is a *StatusError naming the status, the
+// content type and the start of the body.
+//
+// A nil c means a client with NewTransport(Config{}). A client whose chain
+// holds no Transport, such as &http.Client{}, sends the request once:
+// nothing is retried, and the error of a failure that would have been
+// retried (a 503, a malformed body) says so. Other errors are those of
+// c.Do, with the URL's user info and query removed.
 func DoJSON[T any](c *http.Client, req *http.Request) (T, error) {
 	var v T
-	c = jsonClient(c)
-	accept := func(resp *http.Response) error {
-		if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusResetContent {
-			return nil
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxJSONBody+1))
-		resp.Body.Close()
-		if err != nil {
-			return err // a connection failure mid-body: classified as such
-		}
-		if len(body) > DefaultMaxJSONBody {
-			return newStatusError(resp, rebound.Classification{Class: rebound.Logic},
-				errors.New("body exceeds "+strconv.Itoa(DefaultMaxJSONBody)+" bytes"), body)
-		}
-		var x T
-		if err := json.Unmarshal(body, &x); err != nil {
-			c := rebound.Classification{Class: rebound.Response, Retryable: true, MaybeProcessed: true}
-			var typeErr *json.UnmarshalTypeError
-			if errors.As(err, &typeErr) {
-				c = rebound.Classification{Class: rebound.Logic}
-			}
-			return newStatusError(resp, c, err, body)
-		}
-		v = x
-		return nil
+	if c == nil {
+		c = jsonDefaultClient()
 	}
-	req = req.WithContext(context.WithValue(req.Context(), acceptKey{}, accept))
-	resp, err := c.Do(req)
+	jc := new(jsonCall)
+	resp, err := c.Do(req.WithContext(context.WithValue(req.Context(), jsonKey{}, jc)))
 	if err != nil {
-		var zero T
-		return zero, err
+		if ue, ok := err.(*url.Error); ok {
+			ue.URL = Redact(req.URL)
+		}
+		return v, err
 	}
 	defer discard(resp)
+	if e := jc.gaveUp.Load(); e != nil {
+		return v, e
+	}
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusResetContent {
+		return v, nil
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		c, failed := DefaultClassifyResponse(resp)
+		if !failed {
+			c = rebound.Classification{Class: rebound.Logic} // a redirect not followed, say
+		}
+		return v, jc.unretried(newStatusError(resp, c, nil, peekBody(resp)))
+	}
+	body, err := readJSONBody(resp)
+	if err != nil {
+		return v, jc.unretried(err)
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
 		var zero T
-		peek := peekBody(resp)
-		return zero, newStatusError(resp, rebound.Classification{Class: rebound.Logic}, fmt.Errorf("unexpected status %s", resp.Status), peek)
+		c := rebound.Classification{Class: rebound.Response, Retryable: true, MaybeProcessed: true}
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			c = rebound.Classification{Class: rebound.Logic}
+		}
+		return zero, jc.unretried(newStatusError(resp, c, err, body))
 	}
 	return v, nil
 }
@@ -89,29 +124,89 @@ func GetJSON[T any](ctx context.Context, c *http.Client, url string) (T, error) 
 	return DoJSON[T](c, req)
 }
 
-func jsonClient(c *http.Client) *http.Client {
-	if c == nil {
-		defaultOnce.Do(func() {
-			t, _ := NewTransport(Config{}) // the zero Config is valid
-			defaultClient = &http.Client{Transport: t}
-		})
-		return defaultClient
-	}
-	if _, ok := c.Transport.(*Transport); ok {
-		return c
-	}
-	t, _ := NewTransport(Config{Base: c.Transport})
-	c2 := *c
-	c2.Transport = t
-	return &c2
+func jsonDefaultClient() *http.Client {
+	defaultOnce.Do(func() {
+		t, _ := NewTransport(Config{}) // the zero Config is valid
+		defaultClient = &http.Client{Transport: t}
+	})
+	return defaultClient
 }
 
-// acceptFrom returns the in-attempt body check the JSON helpers put on the
-// request's context.
-func acceptFrom(ctx context.Context) func(*http.Response) error {
-	if ctx == context.Background() {
-		return nil
+// unretried adds errNotRetried to err when no Transport sent the request
+// and err is a failure one would have retried.
+func (jc *jsonCall) unretried(err error) error {
+	if jc.sent.Load() {
+		return err
 	}
-	f, _ := ctx.Value(acceptKey{}).(func(*http.Response) error)
-	return f
+	if c := rebound.Classify(err); !c.Retryable || (c.Class != rebound.Connection && c.Class != rebound.Response) {
+		return err
+	}
+	return &notRetriedError{err: err}
 }
+
+// notRetriedError is a failure a Transport would have retried, of a request
+// that went through none.
+type notRetriedError struct{ err error }
+
+func (e *notRetriedError) Error() string { return e.err.Error() + "; " + errNotRetried }
+func (e *notRetriedError) Unwrap() error { return e.err }
+
+// wantsJSONBody reports whether a successful response carries a body for
+// DoJSON to decode: a 2xx other than 204 and 205, to a request other than
+// HEAD.
+func wantsJSONBody(resp *http.Response) bool {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 ||
+		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusResetContent {
+		return false
+	}
+	return resp.Request == nil || resp.Request.Method != http.MethodHead
+}
+
+// checkJSON reads resp's body, inside the attempt, and fails the attempt
+// when it is not JSON: a Response failure, retryable, or a Logic one when it
+// exceeds DefaultMaxJSONBody. A body that cannot be read fails the attempt
+// with the read error, classified as any other. The body stays readable for
+// DoJSON: the bytes read, or the read error.
+func checkJSON(resp *http.Response) error {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxJSONBody+1))
+	resp.Body.Close()
+	if err != nil {
+		resp.Body = &errBody{err: err}
+		return err
+	}
+	if len(body) > DefaultMaxJSONBody {
+		err := newStatusError(resp, rebound.Classification{Class: rebound.Logic},
+			errors.New("body exceeds "+strconv.Itoa(DefaultMaxJSONBody)+" bytes"), body)
+		resp.Body = &errBody{err: err}
+		return err
+	}
+	resp.Body = newPeekedBody(body)
+	if !json.Valid(body) {
+		syntax := json.Unmarshal(body, new(json.RawMessage)) // the reason, without a copy
+		return newStatusError(resp, rebound.Classification{Class: rebound.Response, Retryable: true, MaybeProcessed: true}, syntax, body)
+	}
+	return nil
+}
+
+// readJSONBody reads a response body of at most DefaultMaxJSONBody bytes;
+// a body checkJSON already holds is not copied.
+func readJSONBody(resp *http.Response) ([]byte, error) {
+	if pb, ok := resp.Body.(*peekedBody); ok && pb.Len() == len(pb.b) {
+		return pb.b, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxJSONBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > DefaultMaxJSONBody {
+		return nil, newStatusError(resp, rebound.Classification{Class: rebound.Logic},
+			errors.New("body exceeds "+strconv.Itoa(DefaultMaxJSONBody)+" bytes"), body)
+	}
+	return body, nil
+}
+
+// errBody is a response body whose reading failed inside the attempt.
+type errBody struct{ err error }
+
+func (b *errBody) Read([]byte) (int, error) { return 0, b.err }
+func (*errBody) Close() error               { return nil }

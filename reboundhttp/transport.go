@@ -72,7 +72,8 @@ type Config struct {
 //     X-Idempotency-Key) header, or when the failure proves the request was
 //     not sent (connection refused, DNS failure) or not processed (429,
 //     503, 408).
-//   - The request is never modified; each attempt sends a copy. Bodies are
+//   - The request is never modified; an attempt that needs a timeout
+//     context, a replayed body or a generated key sends a copy. Bodies are
 //     replayed through GetBody; a body without GetBody is buffered up to
 //     MaxBufferedBody.
 //   - A response that is not returned is drained (at most 4 KiB) and closed,
@@ -80,7 +81,10 @@ type Config struct {
 //   - When retrying stops on a response (a 400, a 503 with a Retry-After
 //     above the policy's cap, the last of the attempts), that response is
 //     returned with a nil error and an unread body, as net/http would. When
-//     the last attempt got no response, the error is the *rebound.Error.
+//     the last attempt got no response, the error is the *rebound.Error,
+//     whose Endpoint is the request's label.
+//   - A 409 with Retry-After to a request with an Idempotency-Key is a
+//     wait (see DefaultClassifyResponse).
 //
 // A Transport is safe for concurrent use.
 type Transport struct {
@@ -137,7 +141,18 @@ func NewClient(cfg Config) (*http.Client, error) {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.roundTrip(req, acceptFrom(req.Context()))
+	return t.roundTrip(req, jsonCallFrom(req.Context()))
+}
+
+// label returns the endpoint label of req.
+func (t *Transport) label(req *http.Request) string {
+	if label, ok := EndpointFrom(req.Context()); ok {
+		return label
+	}
+	if t.cfg.Endpoint != nil {
+		return t.cfg.Endpoint(req)
+	}
+	return DefaultEndpoint(req)
 }
 
 // safeMethod reports whether repeating a request with this method cannot do
@@ -158,12 +173,15 @@ func hasIdempotencyKey(h http.Header) bool {
 	return ok
 }
 
-// roundTrip runs the attempts. When accept is not nil it runs on each
-// successful response inside the attempt (the JSON helpers decode there), and
-// its error fails the attempt.
-func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) error) (*http.Response, error) {
+// roundTrip runs the attempts. When jc is not nil the request comes from
+// DoJSON, and the body of each successful response is checked to be JSON
+// inside its attempt, so that a malformed one is retried.
+func (t *Transport) roundTrip(req *http.Request, jc *jsonCall) (*http.Response, error) {
 	ctx := req.Context()
 	p := t.cfg.Policy
+	if jc != nil {
+		jc.sent.Store(true)
+	}
 
 	first, replayable, err := prepareBody(req, t.cfg.MaxBufferedBody)
 	if err != nil {
@@ -194,14 +212,7 @@ func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) err
 		}
 	}
 	if t.labelled {
-		label, ok := EndpointFrom(ctx)
-		if !ok {
-			if t.cfg.Endpoint != nil {
-				label = t.cfg.Endpoint(req)
-			} else {
-				label = DefaultEndpoint(req)
-			}
-		}
+		label := t.label(req)
 		p.Endpoint = label
 		if t.cfg.Breakers != nil {
 			p.Breaker = t.cfg.Breakers.Get(label)
@@ -221,28 +232,38 @@ func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) err
 			prev = nil
 		}
 		attempt++
+		// An attempt sends first itself when it can, else one copy that
+		// carries whatever differs: its timeout context, its replayed
+		// body, the generated key.
 		areq := first
-		if attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
-			body, err := first.GetBody()
-			if err != nil {
-				return nil, rebound.Permanent(err)
-			}
-			r := new(http.Request)
-			*r = *first
-			r.Body = body
-			areq = r
-		}
 		var done func()
 		if t.timer != nil {
 			var actx context.Context
-			actx, done = t.timer.context(ctx)
-			if actx != areq.Context() {
-				areq = areq.WithContext(actx)
+			actx, done = t.timer.context(ctx) // ctx itself when its deadline comes first
+			if actx != first.Context() {
+				areq = first.WithContext(actx)
 			}
+		}
+		if attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
+			body, err := first.GetBody()
+			if err != nil {
+				if done != nil {
+					done()
+				}
+				return nil, rebound.Permanent(err)
+			}
+			if areq == first {
+				r := new(http.Request)
+				*r = *first
+				areq = r
+			}
+			areq.Body = body
 		}
 		if header != nil {
 			if areq == req {
-				areq = areq.Clone(areq.Context())
+				r := new(http.Request)
+				*r = *req
+				areq = r
 			}
 			areq.Header = header
 		}
@@ -257,14 +278,17 @@ func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) err
 		if done != nil {
 			resp.Body = &doneBody{ReadCloser: resp.Body, done: done}
 		}
-		c, failed := t.classify(resp)
-		if !failed && accept != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			if err := accept(resp); err != nil {
-				prev = resp
-				return resp, err
-			}
+		if resp.Request == nil {
+			resp.Request = areq // as net/http's Transport does; the status rule reads it
 		}
+		c, failed := t.classify(resp)
 		if !failed {
+			if jc != nil && wantsJSONBody(resp) {
+				if err := checkJSON(resp); err != nil {
+					prev = resp
+					return resp, err
+				}
+			}
 			return resp, nil
 		}
 		prev = resp
@@ -273,8 +297,16 @@ func (t *Transport) roundTrip(req *http.Request, accept func(*http.Response) err
 	if err == nil {
 		return resp, nil
 	}
-	if r := rebound.ReasonOf(err); resp != nil && accept == nil && r != rebound.ReasonNone && r != rebound.ReasonCanceled {
-		// Retrying stopped on a response: hand it over, unread.
+	e, _ := err.(*rebound.Error)
+	if e != nil && e.Endpoint == "" {
+		e.Endpoint = t.label(req) // computed only now, so that a success never pays for it
+	}
+	if resp != nil && e != nil && e.Reason != rebound.ReasonCanceled {
+		// Retrying stopped on a response: hand it over, unread, as net/http
+		// would. DoJSON learns why from jc.
+		if jc != nil {
+			jc.gaveUp.Store(e)
+		}
 		return resp, nil
 	}
 	if resp != nil {

@@ -469,3 +469,30 @@ func TestInvalidConfig(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A caller's deadline that comes before the attempt timeout would bounds
+// the attempt alone: no timed context, no copy of the request.
+func TestCallerDeadlineBeforeTheAttemptTimeoutSendsTheRequestItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeRT{script: []func(*http.Request) (*http.Response, error){status(200, "ok")}}
+		c := newClient(t, reboundhttp.Config{Base: f}) // 5 s per attempt
+		for _, tc := range []struct {
+			deadline time.Duration
+			itself   bool
+		}{{2 * time.Second, true}, {5 * time.Second, true}, {10 * time.Second, false}} {
+			ctx, cancel := context.WithTimeout(t.Context(), tc.deadline)
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/x", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			sent := f.reqs[len(f.reqs)-1]
+			dl, _ := sent.Context().Deadline()
+			if (sent == req) != tc.itself || time.Until(dl) != min(tc.deadline, reboundhttp.DefaultAttemptTimeout) {
+				t.Errorf("deadline %v: the base got the request itself: %v, want %v; attempt deadline %v away", tc.deadline, sent == req, tc.itself, time.Until(dl))
+			}
+			cancel()
+		}
+	})
+}

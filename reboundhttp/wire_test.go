@@ -202,11 +202,11 @@ func TestWireJSONErrorsNameStatusTypeAndBody(t *testing.T) {
 	}
 }
 
-func TestWireDoJSONWithPlainClientAndPost(t *testing.T) {
+func TestWireDoJSONPost(t *testing.T) {
 	s := newScript(t, reply(503, ``), reply(201, `{"id":9,"name":"Radia"}`))
 	req, _ := http.NewRequest("POST", s.srv.URL+"/users", strings.NewReader(`{"name":"Radia"}`))
 	req.Header.Set("Idempotency-Key", "create-radia")
-	u, err := reboundhttp.DoJSON[user](&http.Client{}, req)
+	u, err := reboundhttp.DoJSON[user](newClient(t, reboundhttp.Config{Policy: fastPolicy()}), req)
 	if err != nil || u.ID != 9 || s.requests.Load() != 2 {
 		t.Fatalf("got %+v %v after %d", u, err, s.requests.Load())
 	}

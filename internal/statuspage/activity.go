@@ -50,6 +50,17 @@ func newActivity(limit int) *Activity {
 // Observe counts an AttemptFinished event for its Endpoint, the
 // destination: without an error it is a delivery, with one a failed
 // attempt. Other events are ignored.
+//
+// The relay reports each delivery attempt twice, as an AttemptFinished
+// and then as a CallFinished (success, retrying, gave_up or failure);
+// counting the first alone counts every attempt once, the attempts of
+// messages that later die included. A message an open breaker holds back
+// is a CallFinished with result rejected and no AttemptFinished: it never
+// reached its destination, so it is neither a delivery nor a failed
+// attempt and stays out of the failure rate. Nor is it counted apart: a
+// held message is claimed and held again every few seconds, so a count of
+// holds says nothing of how many messages wait. The page reads those from
+// the store instead, beside the breaker's state.
 func (a *Activity) Observe(_ context.Context, e rebound.Event) {
 	if e.Kind != rebound.AttemptFinished {
 		return

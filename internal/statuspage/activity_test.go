@@ -133,6 +133,39 @@ func TestActivityObservesAttempts(t *testing.T) {
 	}
 }
 
+// The relay reports an attempt as AttemptFinished and then CallFinished,
+// and a message its open breaker holds back as a rejected CallFinished
+// alone: each attempt counts once, and a held message not at all.
+func TestActivityCountsTheRelaysAttemptsOnce(t *testing.T) {
+	a := NewActivity()
+	ctx := context.Background()
+	failed := errors.New("receiver answered 503")
+	for _, e := range []rebound.Event{
+		// Delivered at the first attempt.
+		{Kind: rebound.AttemptFinished, Endpoint: "d", Attempt: 1},
+		{Kind: rebound.CallFinished, Endpoint: "d", Attempt: 1, Result: rebound.ResultSuccess},
+		// Failed, to be tried again.
+		{Kind: rebound.AttemptFinished, Endpoint: "d", Attempt: 1, Class: rebound.Response, Err: failed},
+		{Kind: rebound.RetryScheduled, Endpoint: "d", Attempt: 1, Class: rebound.Response, Err: failed},
+		{Kind: rebound.CallFinished, Endpoint: "d", Attempt: 1, Class: rebound.Response, Err: failed, Result: rebound.ResultRetrying},
+		// Failed at its last attempt, and dead.
+		{Kind: rebound.AttemptFinished, Endpoint: "d", Attempt: 5, Class: rebound.Response, Err: failed},
+		{Kind: rebound.CallFinished, Endpoint: "d", Attempt: 2, Class: rebound.Response, Err: failed, Result: rebound.ResultGaveUp, Reason: rebound.ReasonExhausted},
+		// Held back by the open breaker, twice: no attempt.
+		{Kind: rebound.CallFinished, Endpoint: "d", Result: rebound.ResultRejected, Reason: rebound.ReasonCircuitOpen, Err: rebound.ErrCircuitOpen},
+		{Kind: rebound.CallFinished, Endpoint: "d", Result: rebound.ResultRejected, Reason: rebound.ReasonCircuitOpen, Err: rebound.ErrCircuitOpen},
+	} {
+		a.Observe(ctx, e)
+	}
+	got, _ := a.window("d", time.Now(), time.Minute)
+	if got != (counts{Delivered: 1, Failed: 2}) {
+		t.Errorf("window = %+v, want one delivery and two failed attempts", got)
+	}
+	if r := a.rates("d", time.Now()); r.FailureRate != 2.0/3 {
+		t.Errorf("failure rate = %v, want 2 of 3 attempts", r.FailureRate)
+	}
+}
+
 func TestActivityObserveDoesNotAllocate(t *testing.T) {
 	a := NewActivity()
 	e := rebound.Event{Kind: rebound.AttemptFinished, Endpoint: "orders"}

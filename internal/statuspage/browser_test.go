@@ -2,6 +2,7 @@ package statuspage
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -89,7 +90,8 @@ func eventually(ctx context.Context, t *testing.T, what string, cond func() bool
 // TestBrowserReplaysADeadLetter drives the page in headless Chromium: a
 // message goes dead at a failing receiver, the page (after signing in
 // through the form) shows it, and its replay button, once confirmed,
-// delivers it.
+// delivers it. On the way it checks that the page counts the messages
+// waiting on an open breaker and says whose numbers are whose.
 func TestBrowserReplaysADeadLetter(t *testing.T) {
 	bin := chromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -107,7 +109,9 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	activity := NewActivity()
-	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{}, 0)
+	// Breakers stay open for an hour: the test's open breaker must not
+	// let a probe through.
+	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{OpenFor: time.Hour}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +142,27 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 	id := o.enqueue(t, outbox.Message{Destination: "orders", Payload: []byte(`{"order":42}`)})[0]
 	eventually(ctx, t, "the message to go dead", func() bool { return o.state(t, id) == outbox.Dead })
 
+	// payments is down: its breaker is open, and the relay holds back the
+	// three messages that wait for it.
+	payments := breakers.Get("payments")
+	for range payments.Config().ConsecutiveFailures {
+		done, err := payments.Allow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(errors.New("connection refused"))
+	}
+	if payments.State() != rebound.Open {
+		t.Fatalf("the payments breaker is %v, want open", payments.State())
+	}
+	o.enqueue(t, outbox.Message{Destination: "payments"}, outbox.Message{Destination: "payments"}, outbox.Message{Destination: "payments"})
+
 	h, err := New(Config{
 		Store:        o.store,
 		Activity:     activity,
 		Breakers:     breakers,
 		Destinations: []string{"orders", "invoices"},
+		Instance:     "relay-1",
 		Tokens:       testTokens(t),
 		Logger:       slog.New(slog.DiscardHandler),
 	})
@@ -208,6 +228,11 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 	if err := chromedp.Do(browser, chromedp.WaitVisible(row)); err != nil {
 		t.Fatalf("waiting for the dead letter: %v", err)
 	}
+	// The page's script is deferred: until it has run, a click on replay
+	// would post the form without the confirmation.
+	if _, err := chromedp.Run(browser, chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		t.Fatalf("waiting for the page's script: %v", err)
+	}
 	text, err := chromedp.Run(browser, chromedp.Text(row))
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +248,25 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 	}
 	if !strings.Contains(dests, "invoices") || !strings.Contains(dests, "100.0 %") {
 		t.Errorf("the destinations table lacks the idle destination or the failure rate:\n%s", dests)
+	}
+	// The held messages, counted in the store: at the moment the relay
+	// claims them to hold them again they are delivering, so wait for a
+	// refresh that shows all three.
+	if _, err := chromedp.Run(browser, chromedp.Poll[bool](
+		`document.querySelector('#destinations tr[data-destination="payments"]').textContent.includes("3 waiting on the open breaker")`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(time.Minute))); err != nil {
+		text, _ := chromedp.Run(browser, chromedp.Text(chromedp.CSS(`#destinations tr[data-destination="payments"]`)))
+		t.Errorf("the payments row does not show 3 messages waiting on the open breaker (%v):\n%s", err, text)
+	}
+	// The page says whose numbers are whose.
+	scope, err := chromedp.Run(browser, chromedp.Text(chromedp.ID("scope")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"whole outbox's, from the store", "failure rates, breakers and the chart are those of this relay (relay-1) alone"} {
+		if !strings.Contains(scope, want) {
+			t.Errorf("the page's scope note %q lacks %q", scope, want)
+		}
 	}
 
 	// A look at the page, for whoever changes it.

@@ -1,6 +1,7 @@
 // Package statuspage is the relay daemon's status page: per destination
 // the backlog, the oldest message's age, the delivery and failure rates of
-// the last five minutes and the breaker's state; a chart of deliveries and
+// the last five minutes and the breaker's state, with the messages waiting
+// on it while it is not closed; a chart of deliveries and
 // failures; and the dead letters, with replay and discard.
 //
 // The page is rendered on the server with html/template, which escapes
@@ -13,7 +14,23 @@
 //
 // The store knows the backlog but not the rates. An Activity, given to
 // outbox.RelayConfig.Observer, counts each destination's deliveries and
-// failed attempts in 10-second buckets over the last hour.
+// failed attempts in 10-second buckets over the last hour. A delivery is
+// an attempt that succeeded; the failure rate is failed attempts over
+// attempts. A message an open breaker holds back is no attempt and counts
+// in neither (see Activity.Observe); instead, while a destination's
+// breaker is open or half-open, the page shows how many of its messages
+// wait: those pending or retrying in the store.
+//
+// # Whose numbers
+//
+// Several relays may share one store. The backlog, the oldest unsent
+// message's age, the waiting count and the dead letters come from the
+// store and cover them all. The rates, the failure rate, the breakers and
+// the chart are the serving relay's own, since it started: its Activity
+// and its Breakers. The page says which is which and names the relay
+// (Config.Instance, by default the host name). Fleet-wide rates would
+// need the store to count deliveries by time, which outbox.Store does not
+// offer; the relays' metrics, summed by Prometheus, give them.
 //
 // # Authentication
 //

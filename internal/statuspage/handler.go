@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -33,6 +34,11 @@ type Config struct {
 	// Destinations are the configured destination names, listed even when
 	// they have no messages.
 	Destinations []string
+	// Instance names the relay serving the page, where the page says which
+	// of its numbers are this relay's own (rates, breakers, chart) and
+	// which are the whole outbox's (backlog, dead letters). Default: the
+	// host name, or none when it cannot be read.
+	Instance string
 	// Tokens authenticates: a Read token may view, an Admin token may also
 	// replay and discard. When Tokens is nil or empty, authentication is
 	// off and everyone is Admin; the daemon allows that only on a loopback
@@ -94,6 +100,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
 	}
 	s := &server{
 		cfg:  cfg,

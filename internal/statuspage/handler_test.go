@@ -7,10 +7,12 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rebound-go/rebound"
@@ -398,7 +400,7 @@ func TestDestinations(t *testing.T) {
 	for _, tt := range []struct{ dest, want string }{
 		// pending 2, retrying 0, delivering 0, dead 1, oldest, 6/min, 25 %, closed
 		{"orders", `<td class="num">2</td> <td class="num">0</td> <td class="num">0</td> <td class="num"><a href="?dest=orders#dead">1</a></td> <td class="num">0s</td> <td class="num">6.0/min</td> <td class="num bad">25.0 %</td> <td><span class="breaker breaker-closed">closed</span></td>`},
-		{"payments", `<td class="num">—</td> <td class="num">0.0/min</td> <td class="num">—</td> <td><span class="breaker breaker-open">open</span></td>`},
+		{"payments", `<td class="num">—</td> <td class="num">0.0/min</td> <td class="num">—</td> <td><span class="breaker breaker-open">open</span> <span class="waiting"`},
 		{"idle", `<td class="num">0</td> <td class="num">0</td> <td class="num">0</td> <td class="num">0</td> <td class="num">—</td>`},
 	} {
 		if r := row(t, body, tt.dest); !strings.Contains(r, tt.want) {
@@ -417,6 +419,105 @@ func TestDestinations(t *testing.T) {
 	body = p.do("GET", "/", "", nil).body
 	if r := row(t, body, "orders"); !strings.Contains(r, `<td class="num">—</td> <td class="num">—</td> <td><span class="breaker breaker-—">—</span></td>`) {
 		t.Errorf("orders row without Activity and Breakers:\n%s", r)
+	}
+}
+
+// While a destination's breaker is open or half-open, its row says how
+// many messages wait on it: those pending or retrying in the store, of
+// every relay. A closed breaker shows no count, and neither does a page
+// without breakers.
+func TestMessagesWaitingOnTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := newOutbox(t)
+		breakers, err := rebound.NewBreakers(rebound.BreakerConfig{ConsecutiveFailures: 1, FailureRate: -1, OpenFor: time.Minute}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trip := func(dest string) {
+			done, err := breakers.Get(dest).Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(errors.New("connection refused"))
+		}
+		trip("recovering")
+		time.Sleep(time.Minute) // its OpenFor passes: half-open
+		trip("down")
+
+		for range 3 {
+			o.enqueue(t, outbox.Message{Destination: "down"})
+		}
+		o.retrying(t, outbox.Message{Destination: "down"})
+		o.deadLetter(t, outbox.Message{Destination: "down"}, "receiver answered 400", 400)
+		o.retrying(t, outbox.Message{Destination: "recovering"})
+		o.enqueue(t, outbox.Message{Destination: "healthy"}, outbox.Message{Destination: "healthy"})
+
+		get := func(cfg Config) string {
+			h, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rr := httptest.NewRecorder()
+			h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
+			if rr.Code != http.StatusOK {
+				t.Fatalf("GET / = %d", rr.Code)
+			}
+			return rr.Body.String()
+		}
+		body := get(Config{Store: o.store, Breakers: breakers, Destinations: []string{"idle"}})
+		for _, tt := range []struct{ dest, breaker, waiting string }{
+			// 3 pending and 1 retrying; the dead letter does not wait.
+			{"down", "open", "4 waiting on the open breaker"},
+			{"recovering", "half-open", "1 waiting on the half-open breaker"},
+			{"healthy", "closed", ""},
+			{"idle", "closed", ""},
+		} {
+			r := row(t, body, tt.dest)
+			if !strings.Contains(r, `<span class="breaker breaker-`+tt.breaker+`">`+tt.breaker+`</span>`) {
+				t.Errorf("%s row: %s\nwant the breaker %s", tt.dest, r, tt.breaker)
+			}
+			switch {
+			case tt.waiting == "" && strings.Contains(r, "waiting"):
+				t.Errorf("%s row: %s\nwant no waiting count", tt.dest, r)
+			case tt.waiting != "" && !strings.Contains(r, ">"+tt.waiting+"</span>"):
+				t.Errorf("%s row: %s\nwant %q", tt.dest, r, tt.waiting)
+			}
+		}
+		if r := row(t, body, "down"); !strings.Contains(r, "pending or retrying in the store (all relays)") {
+			t.Errorf("down row: %s\nwant the count explained", r)
+		}
+
+		if body := get(Config{Store: o.store}); strings.Contains(body, "waiting on the") {
+			t.Error("a page without breakers shows messages waiting on one")
+		}
+	})
+}
+
+// The page says which numbers are this relay's own and which the whole
+// outbox's, and names the relay: by default its host name.
+func TestPageSaysWhoseNumbers(t *testing.T) {
+	o := newOutbox(t)
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no host name:", err)
+	}
+	for _, tt := range []struct{ instance, name string }{
+		{"relay-7", "relay-7"},
+		{"", host},
+	} {
+		p := newPage(t, Config{Store: o.store, Activity: NewActivity(), Instance: tt.instance, Destinations: []string{"orders"}})
+		body := regexp.MustCompile(`\s+`).ReplaceAllString(p.do("GET", "/", "", nil).body, " ")
+		for _, want := range []string{
+			"Backlog, oldest unsent and dead letters are the whole outbox's, from the store: every relay's messages.",
+			"Deliveries, failure rates, breakers and the chart are those of this relay (" + tt.name + ") alone, since it started",
+			`<th scope="colgroup" colspan="5">All relays (the store)</th> <th scope="colgroup" colspan="3">This relay (` + tt.name + `) only</th>`,
+			"<h2>Attempts per minute, this relay (" + tt.name + ") only</h2>",
+			"Rates, breakers and the chart: this relay (" + tt.name + ") only",
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("instance %q: the page lacks %q", tt.instance, want)
+			}
+		}
 	}
 }
 

@@ -113,6 +113,35 @@ func (o testOutbox) deadLetter(t *testing.T, m outbox.Message, lastErr string, l
 	return id
 }
 
+// retrying enqueues m and fails its first attempt as a relay would, with
+// the next attempt an hour away.
+func (o testOutbox) retrying(t *testing.T, m outbox.Message) string {
+	t.Helper()
+	id := o.enqueue(t, m)[0]
+	ctx := context.Background()
+	now := time.Now()
+	claimed, err := o.store.Claim(ctx, now, time.Minute, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range claimed {
+		if d.ID == id {
+			found = true
+			err = o.store.MarkRetry(ctx, d.ID, d.Attempt, now.Add(time.Hour), "receiver answered 500", 500)
+		} else {
+			err = o.store.Release(ctx, d.ID, d.Attempt, now)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !found {
+		t.Fatalf("message %s was not claimed", id)
+	}
+	return id
+}
+
 func (o testOutbox) state(t *testing.T, id string) outbox.State {
 	t.Helper()
 	rec, err := o.store.Get(context.Background(), id)

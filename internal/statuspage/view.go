@@ -27,6 +27,7 @@ const (
 // template on each refresh.
 type stateData struct {
 	Now          time.Time
+	Instance     string // the relay serving the page, "" when unknown
 	Error        string
 	Admin        bool
 	CSRF         string
@@ -47,6 +48,12 @@ type destRow struct {
 	Rate, Failures                      string
 	Failing                             bool // the failure rate is high enough to flag
 	Breaker                             string
+	// Waiting counts the destination's messages pending or retrying in
+	// the store (all relays), shown while this relay's breaker for it is
+	// open or half-open (Held): none of them goes out through this relay
+	// until it lets them.
+	Waiting int
+	Held    bool
 	// Folded is the row of the destinations Activity did not track one
 	// by one: only its rates mean something.
 	Folded bool
@@ -79,6 +86,7 @@ func (s *server) load(ctx context.Context, role auth.Role, cred string, q url.Va
 		Cursor:       q.Get("cursor"),
 		ShowPayloads: s.cfg.ShowPayloads,
 		ActivityOn:   s.cfg.Activity != nil,
+		Instance:     s.cfg.Instance,
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
@@ -141,7 +149,10 @@ func (s *server) destinations(stats []outbox.DestinationStats, now time.Time) []
 		if s.cfg.Breakers != nil {
 			// A destination without a kept breaker has had none open: an
 			// open or half-open breaker is never evicted.
-			row.Breaker = breakerName(breakers[name])
+			b := breakers[name]
+			row.Breaker = breakerName(b)
+			row.Held = b == rebound.Open || b == rebound.HalfOpen
+			row.Waiting = st.Pending + st.Retrying
 		}
 		s.fillRates(&row, name, now)
 		rows = append(rows, row)

@@ -3,6 +3,7 @@ package rebound
 import (
 	"context"
 	"log/slog"
+	"strconv"
 )
 
 // The attribute keys the slog observer writes. They are fixed so that log
@@ -38,17 +39,62 @@ const (
 //
 // A call whose first attempt succeeds is not logged at all. Errors are
 // logged with their Error text, which should not carry secrets.
+//
+// SlogOptions.Levels changes the level of the lines for calls that failed
+// or gave up, by the class of their last error: a lookup API whose 404s
+// (Logic) are a normal answer can log them at INFO.
+//
+// A SlogObserver is safe for concurrent use. Observe allocates nothing for
+// an event whose level the logger does not enable.
 type SlogObserver struct {
 	logger *slog.Logger
+	levels [numClasses]slog.Level // of a call that failed or gave up, for the classes in set
+	set    ClassSet
+}
+
+// SlogOptions configures a SlogObserver. The zero value logs as
+// NewSlogObserver does.
+type SlogOptions struct {
+	// Levels sets the level of the line for a call that failed or gave up
+	// (msg "failed" or "gave up"), by the Class of its last error. Classes
+	// left out keep their default: WARN, or DEBUG for Canceled. For
+	// example, map[Class]slog.Level{Logic: slog.LevelInfo} logs refused
+	// requests (4xx, validation) at INFO. Retries, breaker changes and the
+	// other lines keep their levels.
+	Levels map[Class]slog.Level
 }
 
 // NewSlogObserver returns an observer that logs to l (slog.Default() when l
-// is nil).
+// is nil) at the default levels.
 func NewSlogObserver(l *slog.Logger) *SlogObserver {
 	if l == nil {
 		l = slog.Default()
 	}
 	return &SlogObserver{logger: l}
+}
+
+// NewSlogObserverWith returns an observer that logs to l (slog.Default()
+// when l is nil) as opts says, or a *ConfigError naming the first invalid
+// field.
+func NewSlogObserverWith(l *slog.Logger, opts SlogOptions) (*SlogObserver, error) {
+	o := NewSlogObserver(l)
+	for c, level := range opts.Levels {
+		if c >= numClasses {
+			return nil, &ConfigError{Field: "SlogOptions.Levels", Problem: "want a key among the classes unknown, connection, response, logic and canceled, got Class(" + strconv.Itoa(int(c)) + ")"}
+		}
+		o.levels[c] = level
+		o.set |= Classes(c)
+	}
+	return o, nil
+}
+
+// failedLevel returns the level of a call that did not succeed on an error
+// of class c, def unless Levels sets it.
+func (o *SlogObserver) failedLevel(c Class, def slog.Level) slog.Level {
+	if o.set.Has(c) {
+		return o.levels[c]
+	}
+	return def
 }
 
 // Observe implements Observer.
@@ -67,7 +113,7 @@ func (o *SlogObserver) Observe(ctx context.Context, e Event) {
 			}
 			level, msg = slog.LevelInfo, "succeeded after retries"
 		case ResultGaveUp:
-			level, msg = slog.LevelWarn, "gave up"
+			level, msg = o.failedLevel(e.Class, slog.LevelWarn), "gave up"
 		case ResultRejected:
 			level, msg = slog.LevelInfo, "rejected by open circuit breaker"
 		case ResultRetrying:
@@ -77,6 +123,7 @@ func (o *SlogObserver) Observe(ctx context.Context, e Event) {
 			if e.Class != Canceled {
 				level = slog.LevelWarn
 			}
+			level = o.failedLevel(e.Class, level)
 		}
 	case BreakerStateChanged:
 		level, msg = slog.LevelInfo, "circuit breaker state changed"

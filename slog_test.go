@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"testing"
 	"testing/synctest"
@@ -92,5 +94,135 @@ func TestSlogObserverBreakerChanges(t *testing.T) {
 	lines := logLines(t, &buf)
 	if len(lines) != 1 || lines[0]["level"] != "WARN" || lines[0]["from"] != "closed" || lines[0]["to"] != "open" || lines[0]["endpoint"] != "pay" {
 		t.Fatalf("lines %v", lines)
+	}
+}
+
+// notFound is a lookup's 404: a Logic failure, and a normal answer.
+type notFound struct{}
+
+func (notFound) Error() string { return "404 Not Found" }
+func (notFound) Classification() rebound.Classification {
+	return rebound.Classification{Class: rebound.Logic}
+}
+
+func TestSlogObserverLevelsPerClass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		obs, err := rebound.NewSlogObserverWith(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), rebound.SlogOptions{
+			Levels: map[rebound.Class]slog.Level{rebound.Logic: slog.LevelInfo, rebound.Connection: slog.LevelError},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(endpoint string, attempts int, fail error) {
+			p := rebound.Policy{Endpoint: endpoint, Observer: obs, MaxAttempts: attempts, Backoff: rebound.Constant(0)}
+			_ = rebound.Run(t.Context(), p, func(context.Context) error { return fail })
+		}
+		run("users/{id}", 3, notFound{})                      // Logic: failed, set to INFO
+		run("users", 2, errReset)                             // Connection: gave up, set to ERROR
+		run("misc", 1, rebound.Permanent(errors.New("boom"))) // marked Permanent: Logic
+		run("other", 3, errors.New("unknown"))                // Unknown: not retried, failed, default WARN
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_ = rebound.Run(ctx, rebound.Policy{Endpoint: "gone", Observer: obs}, func(context.Context) error { return ctx.Err() }) // Canceled: default DEBUG
+		var got []string
+		for _, l := range logLines(t, &buf) {
+			if l["msg"] == "failed" || l["msg"] == "gave up" {
+				got = append(got, l["endpoint"].(string)+" "+l["msg"].(string)+" "+l["class"].(string)+" "+l["level"].(string))
+			}
+		}
+		want := []string{
+			"users/{id} failed logic INFO",
+			"users gave up connection ERROR",
+			"misc failed logic INFO",
+			"other failed unknown WARN",
+			"gone failed canceled DEBUG",
+		}
+		if len(got) != len(want) {
+			t.Fatalf("lines %q, want %q", got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("line %d: %q, want %q", i, got[i], want[i])
+			}
+		}
+	})
+}
+
+// The zero SlogOptions log exactly as NewSlogObserver.
+func TestSlogOptionsZeroValueIsTheDefault(t *testing.T) {
+	events := []rebound.Event{
+		{Kind: rebound.CallFinished, Endpoint: "a", Attempt: 1, Result: rebound.ResultFailure, Reason: rebound.ReasonPermanent, Class: rebound.Logic, Err: notFound{}},
+		{Kind: rebound.CallFinished, Endpoint: "b", Attempt: 3, Result: rebound.ResultGaveUp, Reason: rebound.ReasonExhausted, Class: rebound.Connection, Err: errReset},
+		{Kind: rebound.CallFinished, Endpoint: "c", Attempt: 1, Result: rebound.ResultFailure, Reason: rebound.ReasonCanceled, Class: rebound.Canceled, Err: context.Canceled},
+		{Kind: rebound.CallFinished, Endpoint: "d", Attempt: 1, Result: rebound.ResultRetrying, Class: rebound.Response, Err: errReset},
+		{Kind: rebound.RetryScheduled, Endpoint: "e", Attempt: 1, Class: rebound.Connection, Err: errReset},
+	}
+	var old, zero bytes.Buffer
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	a := rebound.NewSlogObserver(slog.New(slog.NewTextHandler(&old, opts)))
+	b, err := rebound.NewSlogObserverWith(slog.New(slog.NewTextHandler(&zero, opts)), rebound.SlogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		a.Observe(context.Background(), e)
+		b.Observe(context.Background(), e)
+	}
+	if old.String() != zero.String() || old.Len() == 0 {
+		t.Fatalf("NewSlogObserver logged\n%s\nthe zero SlogOptions\n%s", old.String(), zero.String())
+	}
+}
+
+func TestSlogOptionsErrors(t *testing.T) {
+	_, err := rebound.NewSlogObserverWith(nil, rebound.SlogOptions{Levels: map[rebound.Class]slog.Level{rebound.Class(9): slog.LevelInfo}})
+	var cerr *rebound.ConfigError
+	if !errors.As(err, &cerr) || cerr.Field != "SlogOptions.Levels" {
+		t.Fatalf("got %v, want a ConfigError naming SlogOptions.Levels", err)
+	}
+}
+
+// A 404 lowered to INFO costs nothing under a logger at WARN.
+func TestSlogObserverDisabledLevelAllocatesNothing(t *testing.T) {
+	obs, err := rebound.NewSlogObserverWith(slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), rebound.SlogOptions{
+		Levels: map[rebound.Class]slog.Level{rebound.Logic: slog.LevelInfo},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rebound.Event{Kind: rebound.CallFinished, Endpoint: "users/{id}", Attempt: 1, Result: rebound.ResultFailure, Reason: rebound.ReasonPermanent, Class: rebound.Logic, Err: notFound{}}
+	if n := testing.AllocsPerRun(1000, func() { obs.Observe(context.Background(), e) }); n != 0 {
+		t.Fatalf("%v allocations per disabled event", n)
+	}
+}
+
+func BenchmarkSlogObserver(b *testing.B) {
+	ctx := context.Background()
+	failed := rebound.Event{Kind: rebound.CallFinished, Endpoint: "users/{id}", Attempt: 1, Result: rebound.ResultFailure, Reason: rebound.ReasonPermanent, Class: rebound.Logic, Err: notFound{}}
+	for _, bc := range []struct {
+		name  string
+		level slog.Level // the handler's
+		opts  rebound.SlogOptions
+	}{
+		{"default/enabled", slog.LevelInfo, rebound.SlogOptions{}},
+		{"default/disabled", slog.LevelError, rebound.SlogOptions{}},
+		{"logic-info/enabled", slog.LevelInfo, rebound.SlogOptions{Levels: map[rebound.Class]slog.Level{rebound.Logic: slog.LevelInfo}}},
+		{"logic-info/disabled", slog.LevelWarn, rebound.SlogOptions{Levels: map[rebound.Class]slog.Level{rebound.Logic: slog.LevelInfo}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			obs, err := rebound.NewSlogObserverWith(slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: bc.level})), bc.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				obs.Observe(ctx, failed)
+			}
+		})
 	}
 }

@@ -1,16 +1,25 @@
 // Package sqlite is an [outbox.Store] in a SQLite database, through
-// database/sql. It is tested with the pure-Go driver modernc.org/sqlite
-// (no cgo), which the caller imports and opens; the package itself imports
-// no driver. Messages are enqueued with [outbox.Enqueue] in the caller's
+// database/sql and the pure-Go driver modernc.org/sqlite (no cgo), which
+// [Open] uses. Messages are enqueued with [outbox.Enqueue] in the caller's
 // own *sql.Tx on the same database, so that they commit or roll back with
-// the business change they announce.
+// the business change they announce:
+//
+//	db, err := sqlite.Open("shop.db")
+//	store, err := sqlite.New(db)
+//	err = store.Migrate(ctx) // once, at every start: creates the table
 //
 // # Opening the database
 //
-// Open a file, in WAL mode, with a busy timeout and immediate
-// transactions:
+// [Open] opens a file in WAL mode, with a busy timeout, synchronous NORMAL
+// and immediate transactions. A database opened another way (another
+// driver, or more options) needs the same; with modernc.org/sqlite:
 //
-//	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+//	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+//
+// [New] checks the two settings it depends on, journal_mode and
+// busy_timeout, and returns a [*PragmaError] naming the one that is wrong:
+// with a plain sql.Open("sqlite", path), most of 200 concurrent enqueues
+// fail at once with SQLITE_BUSY.
 //
 // SQLite lets one connection write at a time. The busy timeout makes the
 // others wait for the write lock, up to the timeout, instead of failing at
@@ -26,8 +35,9 @@
 //
 //   - Switching a new file to WAL takes a lock that the busy timeout does
 //     not wait for, so connections that open together on a new file may
-//     fail with SQLITE_BUSY. Open one connection first (db.Ping, or
-//     Migrate) before going concurrent; the file then stays in WAL mode.
+//     fail with SQLITE_BUSY. Open one connection first (Open does; or
+//     db.Ping, or Migrate) before going concurrent; the file then stays in
+//     WAL mode.
 //   - A transaction that reads before it writes (a business SELECT, then
 //     Enqueue) cannot wait for the write lock once it has read: a
 //     concurrent writer makes its write fail with SQLITE_BUSY.

@@ -2,14 +2,11 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 	"time"
-
-	_ "modernc.org/sqlite"
 
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
@@ -23,8 +20,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	dsn := "file:" + filepath.Join(dir, "shop.db") + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlite.Open(filepath.Join(dir, "shop.db"))
 	if err != nil {
 		log.Fatal(err)
 	}

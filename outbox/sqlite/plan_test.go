@@ -2,12 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	_ "modernc.org/sqlite"
 )
 
 // Claim's look for an earlier message of the same key must use the partial
@@ -17,7 +14,7 @@ import (
 // its condition in the same words, so a reworded claim could lose it
 // silently.
 func TestClaimUsesTheOrderingIndex(t *testing.T) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "plan.db"))
+	db, err := Open(filepath.Join(t.TempDir(), "plan.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,12 +44,17 @@ var (
 )
 
 // New returns a Store that keeps the outbox in db, a SQLite database opened
-// in WAL mode with a busy timeout (see the package doc). Call Migrate once
-// before use to create the table. The Store does not own db: close it
-// after the last use.
+// in WAL mode with a busy timeout: use Open, or see the package doc. New
+// checks both on one connection and returns a *PragmaError naming the
+// first that is wrong and what it expected (journal_mode "wal",
+// busy_timeout at least MinBusyTimeout ms). Call Migrate once before use to
+// create the table. The Store does not own db: close it after the last use.
 func New(db *sql.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("outbox/sqlite: New needs a database")
+	}
+	if err := checkPragmas(context.Background(), db); err != nil {
+		return nil, err
 	}
 	return &Store{db: db, write: make(chan struct{}, 1), watch: watcher{turn: make(chan struct{}, 1)}}, nil
 }

@@ -11,28 +11,18 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/outboxtest"
 	"github.com/rebound-go/rebound/outbox/sqlite"
 )
 
-// openDB opens a new database file in t's temporary directory the way the
-// package doc recommends.
+// openDB opens a new database file in t's temporary directory with Open.
 func openDB(t testing.TB) *sql.DB {
-	path := filepath.Join(t.TempDir(), "outbox.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "outbox.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	// The first connection turns the new file to WAL, under a lock that
-	// the busy timeout does not wait for: open it before going
-	// concurrent.
-	if err := db.Ping(); err != nil {
-		t.Fatal(err)
-	}
 	return db
 }
 

@@ -18,7 +18,8 @@ import (
 //     makes exactly 3 attempts when every response is a 503;
 //   - each GET configuration sends a successful request exactly once;
 //   - reboundhttp's GET configuration keeps its default 5 s per-attempt
-//     timeout, with a plain and with a cancelable request context.
+//     timeout, with a plain and with a cancelable request context, and
+//     sends the caller's request itself when its deadline comes first.
 func TestHTTPSameSemantics(t *testing.T) {
 	newReq := func(t *testing.T, ctx context.Context) *http.Request {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://api.example.com/v1/item/42", nil)
@@ -86,19 +87,28 @@ func TestHTTPSameSemantics(t *testing.T) {
 				t.Fatalf("attempt deadline %v away; want about %v", rec.left, reboundhttp.DefaultAttemptTimeout)
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req := newReq(t, ctx)
+		getOnce(t, do, req)
+		if rec.last != req || rec.left > 2*time.Second {
+			t.Fatalf("with a 2 s deadline the attempt was a copy (%v) with a deadline %v away; want the request itself", rec.last != req, rec.left)
+		}
 	})
 }
 
-// deadlineRecorder records how far away the deadline of the last attempt's
-// context was.
+// deadlineRecorder records the last attempt's request and how far away its
+// context's deadline was.
 type deadlineRecorder struct {
 	base http.RoundTripper
 	left time.Duration
+	last *http.Request // the last attempt's request
 }
 
 func (d *deadlineRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if dl, ok := req.Context().Deadline(); ok {
 		d.left = time.Until(dl)
 	}
+	d.last = req
 	return d.base.RoundTrip(req)
 }

@@ -261,6 +261,31 @@ func BenchmarkHTTPGetMemoryCtx(b *testing.B) {
 	benchGet(b, req, func(*testing.B) http.RoundTripper { return srv })
 }
 
+// BenchmarkHTTPGetMemoryDeadline: the same with a request whose context
+// has a 2 s deadline, made per call (context.WithTimeout and
+// Request.WithContext inside the loop, the same work for every library).
+// The deadline comes before reboundhttp's 5 s per-attempt timeout would, so
+// reboundhttp sends the caller's request itself: no timeout context, no
+// copy.
+func BenchmarkHTTPGetMemoryDeadline(b *testing.B) {
+	srv := &memServer{}
+	req, err := http.NewRequest(http.MethodGet, "http://api.example.com/v1/item/42", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, lib := range httpLibs() {
+		b.Run(lib.name, func(b *testing.B) {
+			do := lib.get(b, srv)
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				getOnce(b, do, req.WithContext(ctx))
+				cancel()
+			}
+		})
+	}
+}
+
 // BenchmarkHTTPGetLoopback: a successful GET to an httptest server on
 // loopback. Each library gets its own *http.Transport (16 idle connections
 // per host), so no library reuses another's connections.

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/url"
 	"time"
@@ -62,7 +61,7 @@ func Open(ctx context.Context, kind, addr string) (*Backend, error) {
 }
 
 func openSQLite(ctx context.Context, path string) (*Backend, error) {
-	db, err := sql.Open("sqlite", SQLiteDSN(path))
+	db, err := sqlite.Open(path)
 	if err != nil {
 		return nil, err
 	}

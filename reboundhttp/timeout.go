@@ -57,10 +57,12 @@ func newAttemptTimer(d time.Duration) *attemptTimer {
 // context returns the context for an attempt under parent, and a function
 // to call when the attempt (including the reading of its body) is over.
 func (a *attemptTimer) context(parent context.Context) (context.Context, func()) {
+	// The deadline first: Done would make the channel of a context that
+	// nothing else waits on.
+	if dl, ok := parent.Deadline(); ok && time.Until(dl) <= a.d {
+		return parent, nil // the caller's deadline comes first anyway
+	}
 	if parent.Done() != nil {
-		if dl, ok := parent.Deadline(); ok && time.Until(dl) <= a.d {
-			return parent, nil // the caller's deadline comes first anyway
-		}
 		ctx, cancel := context.WithTimeoutCause(parent, a.d, ErrAttemptTimeout)
 		return ctx, cancel
 	}

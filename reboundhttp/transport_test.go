@@ -496,3 +496,31 @@ func TestCallerDeadlineBeforeTheAttemptTimeoutSendsTheRequestItself(t *testing.T
 		}
 	})
 }
+
+// With a caller's deadline that comes first, an attempt costs no more
+// allocations than the same request through a plain http.Client.
+func TestCallerDeadlineBeforeTheAttemptTimeoutAllocatesNothing(t *testing.T) {
+	ok := &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{}, Body: http.NoBody}
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return ok, nil })
+	req, _ := http.NewRequest("GET", "http://api.test/x", nil)
+	allocs := func(c *http.Client) float64 {
+		return testing.AllocsPerRun(100, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			resp, err := c.Do(req.WithContext(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cancel()
+		})
+	}
+	plain := allocs(&http.Client{Transport: base})
+	viaRebound := allocs(newClient(t, reboundhttp.Config{Base: base}))
+	if viaRebound != plain {
+		t.Fatalf("%v allocations per call through reboundhttp, %v through a plain client; want the same", viaRebound, plain)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

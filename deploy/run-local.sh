@@ -27,7 +27,7 @@ go build -o "$work/receiver" ./examples/receiver
 
 "$work/receiver" -listen 127.0.0.1:9000 >"$work/receiver.log" 2>&1 &
 pids+=($!)
-"$work/rebound" migrate --config deploy/relay/rebound.yaml
+"$work/rebound" migrate --wait 60s --config deploy/relay/rebound.yaml
 for port in 8081 8082; do
 	"$work/rebound" relay --config deploy/relay/rebound.yaml --listen "127.0.0.1:$port" >"$work/relay-$port.log" 2>&1 &
 	pids+=($!)

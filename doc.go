@@ -58,7 +58,8 @@
 // rejected), a breaker changed state, a budget refused a retry. Observers
 // run synchronously, outside locks, and never feed back into decisions.
 // [SlogObserver] logs retries at INFO and give-ups at WARN with fixed
-// attribute keys; metrics and alerting live in other packages.
+// attribute keys ([NewSlogObserverWith] sets the level of failures per
+// class); metrics and alerting live in other packages.
 //
 // # Cost
 //

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rebound-go/rebound/outbox"
 )
@@ -37,6 +39,10 @@ func Enqueue(ctx context.Context, tx pgx.Tx, msgs ...outbox.Message) ([]string, 
 	for _, id := range ids {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
+			var pg *pgconn.PgError
+			if errors.As(err, &pg) && pg.Code == "42P01" { // undefined_table
+				err = fmt.Errorf("%w: %w", outbox.ErrNoTable, err)
+			}
 			return nil, fmt.Errorf("outbox/postgres: enqueue %q: %w", id, err)
 		}
 	}

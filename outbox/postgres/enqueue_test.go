@@ -3,11 +3,14 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
 )
@@ -106,5 +109,25 @@ func BenchmarkEnqueue(b *testing.B) {
 		if err := tx.Commit(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestEnqueueBeforeMigrateSaysToMigrate(t *testing.T) {
+	_, dsn := pgtest.Schema(t, pgtest.URL(t, "test Enqueue before Migrate"), "enqueue_nomigrate")
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	_, err = postgres.Enqueue(ctx, tx, outbox.Message{Destination: "d", Payload: []byte("{}")})
+	var pg *pgconn.PgError
+	if !errors.Is(err, outbox.ErrNoTable) || !errors.As(err, &pg) || !strings.Contains(err.Error(), "Migrate") {
+		t.Fatalf("Enqueue before Migrate: %v; want ErrNoTable, saying to call Migrate, with the driver's error", err)
 	}
 }

@@ -32,7 +32,13 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // minute, open a destination's breaker for 30 s.
 func relayBreakers(t *testing.T, obs rebound.Observer) *rebound.Breakers {
 	t.Helper()
-	b, err := rebound.NewBreakers(rebound.BreakerConfig{ConsecutiveFailures: 20, Observer: obs}, 10)
+	return relayBreakersOpenFor(t, obs, 0)
+}
+
+// relayBreakersOpenFor is relayBreakers open for openFor (0: 30 s).
+func relayBreakersOpenFor(t *testing.T, obs rebound.Observer, openFor time.Duration) *rebound.Breakers {
+	t.Helper()
+	b, err := rebound.NewBreakers(rebound.BreakerConfig{ConsecutiveFailures: 20, OpenFor: openFor, Observer: obs}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +134,14 @@ func TestRelayPoisonMessagesDoNotHoldHealthyOnes(t *testing.T) {
 		relay := startBubbleRelay(t, o, outbox.RelayConfig{
 			Breakers:    relayBreakers(t, ev),
 			Observer:    ev,
-			MaxAttempts: 6,
-			Rand:        func() float64 { return 1 }, // full waits: 5 s, 10 s, 20 s …
+			MaxAttempts: 4,
+			Backoff:     rebound.Constant(2 * time.Second), // the poison retries pile up fast
 		}, h)
 
-		// 20 messages a second for 60 s, 3 in 10 poison.
+		// 20 messages a second for 15 s, 3 in 10 poison.
+		const total = 300
 		healthy := 0
-		for i := range 1200 {
+		for i := range total {
 			payload := `{"kind":"order"}`
 			if i%10 < 3 {
 				payload = `{"kind":"poison"}`
@@ -161,8 +168,8 @@ func TestRelayPoisonMessagesDoNotHoldHealthyOnes(t *testing.T) {
 			t.Fatalf("the breaker opened %d times; poison messages alone must not open it", n)
 		}
 
-		// The poison messages go dead after their 6 attempts (5+10+20+40+80 s).
-		time.Sleep(200 * time.Second)
+		// The poison messages go dead after their 4 attempts, 2 s apart.
+		time.Sleep(10 * time.Second)
 		ctx := context.Background()
 		if err := relay.Stop(ctx); err != nil {
 			t.Fatal(err)
@@ -171,17 +178,17 @@ func TestRelayPoisonMessagesDoNotHoldHealthyOnes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) != 1200-healthy {
-			t.Fatalf("%d dead messages, want the %d poison ones", len(recs), 1200-healthy)
+		if len(recs) != total-healthy {
+			t.Fatalf("%d dead messages, want the %d poison ones", len(recs), total-healthy)
 		}
 		for _, r := range recs {
-			if r.DeadReason != "exhausted" || r.Attempt != 6 || r.LastStatus != 500 {
-				t.Fatalf("dead message %+v: want exhausted after 6 attempts, last status 500", r)
+			if r.DeadReason != "exhausted" || r.Attempt != 4 || r.LastStatus != 500 {
+				t.Fatalf("dead message %+v: want exhausted after 4 attempts, last status 500", r)
 			}
 		}
 		calls := ev.calls()
-		if calls[rebound.ResultSuccess] != healthy || calls[rebound.ResultRetrying] != 5*(1200-healthy) || calls[rebound.ResultGaveUp] != 1200-healthy {
-			t.Fatalf("calls by result %v; want a call per delivery attempt: %d success, %d retrying, %d gave_up", calls, healthy, 5*(1200-healthy), 1200-healthy)
+		if calls[rebound.ResultSuccess] != healthy || calls[rebound.ResultRetrying] != 3*(total-healthy) || calls[rebound.ResultGaveUp] != total-healthy {
+			t.Fatalf("calls by result %v; want a call per delivery attempt: %d success, %d retrying, %d gave_up", calls, healthy, 3*(total-healthy), total-healthy)
 		}
 	})
 }
@@ -265,7 +272,7 @@ func TestRelayPoisonRetriesWaitWhileTheBreakerIsOpen(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		})
 		ev := &events{}
-		breakers = relayBreakers(t, ev)
+		breakers = relayBreakersOpenFor(t, ev, 5*time.Second)
 		// One worker: a request reaches the receiver in the state its
 		// breaker allowed it in.
 		startBubbleRelay(t, o, outbox.RelayConfig{Breakers: breakers, Observer: ev, Workers: 1, Backoff: rebound.Constant(2 * time.Second)}, h)
@@ -276,7 +283,7 @@ func TestRelayPoisonRetriesWaitWhileTheBreakerIsOpen(t *testing.T) {
 		mu.Lock()
 		down = true
 		mu.Unlock()
-		for range 900 { // 90 s: open, half-open, open again …
+		for range 250 { // 25 s: open, half-open, open again …
 			o.enqueue(t, outbox.Message{Destination: "d", Payload: []byte("{}")})
 			time.Sleep(100 * time.Millisecond)
 		}

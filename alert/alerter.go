@@ -2,7 +2,6 @@ package alert
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/startstop"
 )
 
 // Defaults of Config.
@@ -70,12 +70,8 @@ type Alerter struct {
 	otherFast atomic.Pointer[endpoint]             // "_other", once MaxEndpoints is reached
 	last      atomic.Pointer[endpoint]             // the endpoint of the last event
 
-	queue    chan Alert
-	runMu    sync.Mutex
-	cancel   context.CancelCauseFunc
-	done     chan struct{}
-	started  bool
-	stopping bool
+	queue chan Alert
+	svc   startstop.Service
 }
 
 type endpoint struct {
@@ -265,67 +261,48 @@ func (a *Alerter) Observe(_ context.Context, e rebound.Event) {
 }
 
 // Start begins evaluating the rules every Interval until Stop or until ctx
-// ends. Starting twice is an error.
+// ends. An Alerter starts once: starting twice, or after Stop, is an error
+// that says so.
 func (a *Alerter) Start(ctx context.Context) error {
-	a.runMu.Lock()
-	defer a.runMu.Unlock()
-	if a.started {
-		return errors.New("alert: Alerter already started")
-	}
-	a.started = true
-	ctx, cancel := context.WithCancelCause(ctx)
-	a.cancel = cancel
-	a.done = make(chan struct{})
+	return a.svc.Start(ctx, "alert: Alerter", a.run)
+}
+
+// run evaluates at each bucket's start until ctx ends; notifiers get work,
+// which ends only when Stop's context does.
+func (a *Alerter) run(ctx, work context.Context) {
 	notified := make(chan struct{})
-	go a.notify(notified)
-	go func() {
-		defer close(a.done)
-		defer func() { close(a.queue); <-notified }()
-		// Wake at each bucket's start, so that an evaluation reads whole
-		// buckets only, however late the timer fires.
-		t := time.NewTimer(untilNext(time.Since(a.epoch), a.cfg.Interval))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				d := time.Since(a.epoch)
-				a.evaluate(bucketOf(d, a.cfg.Interval))
-				t.Reset(untilNext(time.Since(a.epoch), a.cfg.Interval))
-			}
+	go a.notify(work, notified)
+	defer func() { close(a.queue); <-notified }()
+	// Wake at each bucket's start, so that an evaluation reads whole
+	// buckets only, however late the timer fires.
+	t := time.NewTimer(untilNext(time.Since(a.epoch), a.cfg.Interval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d := time.Since(a.epoch)
+			a.evaluate(bucketOf(d, a.cfg.Interval))
+			t.Reset(untilNext(time.Since(a.epoch), a.cfg.Interval))
 		}
-	}()
-	return nil
-}
-
-// Stop ends the evaluation, waits for queued notifications to be sent or for
-// ctx to end, and returns. Stopping twice, or an Alerter never started, is
-// fine.
-func (a *Alerter) Stop(ctx context.Context) error {
-	a.runMu.Lock()
-	started, cancel, done := a.started, a.cancel, a.done
-	a.runMu.Unlock()
-	if !started {
-		return nil
-	}
-	cancel(errors.New("alert: Alerter stopped"))
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
-func (a *Alerter) notify(done chan<- struct{}) {
+// Stop ends the evaluation and waits for queued notifications to be sent
+// until ctx ends; then it cancels the notifications in flight. It returns
+// once every goroutine has ended, with ctx's error if ctx ended first.
+// Stopping twice, or an Alerter never started, is fine.
+func (a *Alerter) Stop(ctx context.Context) error { return a.svc.Stop(ctx) }
+
+func (a *Alerter) notify(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	for al := range a.queue {
 		for _, n := range a.cfg.Notifiers {
 			if _, ok := n.(Repeater); al.Repeat && !ok {
 				continue
 			}
-			if err := n.Notify(context.Background(), al); err != nil {
+			if err := n.Notify(ctx, al); err != nil {
 				a.cfg.Logger.Warn("alert: notifier failed", "notifier", n.Name(), "alert", al.Name, "endpoint", al.Endpoint, "state", al.State.String(), "error", err.Error())
 			}
 		}

@@ -2,6 +2,8 @@ package alert_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -364,5 +366,49 @@ func BenchmarkObserve(b *testing.B) {
 				a.Observe(context.Background(), ok)
 			}
 		})
+	})
+}
+
+// hung is a notifier that never answers until its context ends.
+type hung struct{ ended chan time.Time }
+
+func (h *hung) Name() string { return "hung" }
+func (h *hung) Notify(ctx context.Context, _ alert.Alert) error {
+	<-ctx.Done()
+	h.ended <- time.Now()
+	return ctx.Err()
+}
+
+// Stop waits for a notification in flight until its context ends, then
+// cancels it, and returns only once the notifier has returned.
+func TestStopCancelsAHungNotifierAndWaitsForIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &hung{ended: make(chan time.Time, 1)}
+		a, err := alert.New(alert.Config{Notifiers: []alert.Notifier{h}, Rules: alert.Rules{HighFailureRate: alert.Rule{Disabled: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		calls(a, "pay", 5, 5, 1)
+		time.Sleep(2 * time.Minute) // the alert fires; its notification hangs
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		stopAt := time.Now()
+		if err := a.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Stop: %v, want the deadline's error", err)
+		}
+		select {
+		case at := <-h.ended:
+			if at.Sub(stopAt) != 3*time.Second || time.Since(stopAt) != 3*time.Second {
+				t.Fatalf("the notifier ended %v after Stop, Stop returned after %v; want both 3s", at.Sub(stopAt), time.Since(stopAt))
+			}
+		default:
+			t.Fatal("Stop returned while the notifier still ran")
+		}
+		if err := a.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "was stopped") {
+			t.Fatalf("Start after Stop: %v, want an error saying it was stopped", err)
+		}
 	})
 }

@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-func (r *Relay) run(ctx, deliverCtx context.Context, done chan struct{}) {
-	defer close(done)
+// run is the relay's goroutine: ctx ends when Stop is called, deliverCtx
+// only when Stop's own context ends first.
+func (r *Relay) run(ctx, deliverCtx context.Context) {
 	var helpers sync.WaitGroup
 	defer helpers.Wait()
 	wake := make(chan struct{}, 1)

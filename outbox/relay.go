@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/startstop"
 )
 
 // Sender delivers one message. A nil error means delivered. Errors are
@@ -115,19 +115,16 @@ type Relay struct {
 	policy        rebound.Policy // for classification only
 	persistPolicy rebound.Policy // retries of outcome writes
 
-	mu               sync.Mutex
-	cancel           context.CancelCauseFunc
-	cancelDeliveries context.CancelFunc
-	done             chan struct{}
-	stopped          bool                 // Stop ran after Start
-	skip             map[string]time.Time // destinations whose breaker is open, until
-	limits           map[string]*limits   // per-destination overrides
-	defaults         limits               // the relay's own limits
-	lastPoll         atomic.Int64         // Unix nanoseconds of the last successful claim
-	completer        *completer           // nil when the store is no BatchCompleter
-	leases           *leaseKeeper         // set by run, before the workers start
-	kick             chan struct{}        // a message may have become due
-	nextRetry        atomic.Int64         // Unix nanoseconds of the earliest retry scheduled, 0 for none
+	svc       startstop.Service
+	mu        sync.Mutex
+	skip      map[string]time.Time // destinations whose breaker is open, until
+	limits    map[string]*limits   // per-destination overrides
+	defaults  limits               // the relay's own limits
+	lastPoll  atomic.Int64         // Unix nanoseconds of the last successful claim
+	completer *completer           // nil when the store is no BatchCompleter
+	leases    *leaseKeeper         // set by run, before the workers start
+	kick      chan struct{}        // a message may have become due
+	nextRetry atomic.Int64         // Unix nanoseconds of the earliest retry scheduled, 0 for none
 }
 
 // LastPoll returns when the relay last claimed successfully (whether or not
@@ -209,50 +206,20 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	}, nil
 }
 
-// Start begins claiming and delivering until Stop or until ctx ends.
+// Start begins claiming and delivering until Stop or until ctx ends. A
+// relay starts once: Start after Stop is an error that says so.
 func (r *Relay) Start(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return errors.New("outbox: Relay was stopped; a stopped relay cannot start again, create a new one with NewRelay")
-	}
-	if r.done != nil {
-		return errors.New("outbox: Relay already started")
-	}
-	claimCtx, cancel := context.WithCancelCause(ctx)
 	// Deliveries outlive the claim loop: Stop lets them finish, and cancels
 	// them only when its own context ends.
-	deliverCtx, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel, r.cancelDeliveries, r.done = cancel, cancelDeliveries, make(chan struct{})
-	go r.run(claimCtx, deliverCtx, r.done)
-	return nil
+	return r.svc.Start(ctx, "outbox: Relay", r.run)
 }
 
 // Stop stops claiming and lets in-flight deliveries finish until ctx ends;
 // then it cancels them, and a canceled delivery's message is released with
-// its attempt given back. Stop returns when every goroutine has ended.
-// Stopping twice, or a relay never started, is fine.
-func (r *Relay) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	done, cancel, cancelDeliveries := r.done, r.cancel, r.cancelDeliveries
-	r.stopped = r.stopped || done != nil
-	r.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	cancel(errStopping)
-	select {
-	case <-done:
-		cancelDeliveries()
-		return nil
-	case <-ctx.Done():
-		cancelDeliveries()
-		<-done
-		return ctx.Err()
-	}
-}
-
-var errStopping = errors.New("outbox: relay stopping")
+// its attempt given back. Stop returns when every goroutine has ended, with
+// ctx's error if it ended first. Stopping twice, or a relay never started,
+// is fine.
+func (r *Relay) Stop(ctx context.Context) error { return r.svc.Stop(ctx) }
 
 func (r *Relay) observe(ctx context.Context, e rebound.Event) {
 	if r.cfg.Observer != nil {

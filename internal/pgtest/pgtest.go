@@ -5,14 +5,13 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/url"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/rebound-go/rebound/outbox"
 )
 
 // Env is the variable that names the test database.
@@ -42,7 +41,7 @@ func Schema(tb testing.TB, dbURL, prefix string) (name, dsn string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	name = prefix + outbox.NewID(time.Now())[20:]
+	name = prefix + suffix()
 	admin, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		tb.Fatal(err)
@@ -67,4 +66,12 @@ func Schema(tb testing.TB, dbURL, prefix string) (name, dsn string) {
 	q.Set("options", "-csearch_path="+name)
 	u.RawQuery = q.Encode()
 	return name, u.String()
+}
+
+// suffix returns 12 random lowercase hex digits (48 bits), so that schemas
+// created at the same time by concurrent tests never collide.
+func suffix() string {
+	var b [6]byte
+	rand.Read(b[:]) // never fails: it crashes the program instead.
+	return hex.EncodeToString(b[:])
 }

@@ -15,6 +15,19 @@ import (
 // Finish fills in defaults and validates everything, returning the first
 // problem found.
 func (c *Config) Finish() error {
+	c.setDefaults()
+	if err := c.checkServer(); err != nil {
+		return err
+	}
+	if err := c.Relay.check(); err != nil {
+		return err
+	}
+	return c.checkDestinations()
+}
+
+// setDefaults fills in the defaults of the keys outside relay and
+// destinations, whose zero values the relay reads as its own defaults.
+func (c *Config) setDefaults() {
 	if c.DB == "" {
 		c.DB = DefaultDB
 	}
@@ -30,6 +43,10 @@ func (c *Config) Finish() error {
 	if c.API.MaxBodyBytes == 0 {
 		c.API.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+}
+
+// checkServer checks the process's keys: db, listen, pprof, log and api.
+func (c *Config) checkServer() error {
 	if _, _, err := c.Store(); err != nil {
 		return err
 	}
@@ -56,7 +73,11 @@ func (c *Config) Finish() error {
 	if c.API.MaxBodyBytes < 1024 || c.API.MaxBodyBytes > 64<<20 {
 		return bad("api.max_body_bytes", "want 1024 to %d, got %d", 64<<20, c.API.MaxBodyBytes)
 	}
-	r := c.Relay
+	return nil
+}
+
+// check checks the relay's keys, its breaker and its backoff.
+func (r Relay) check() error {
 	switch {
 	case r.Workers < 0 || r.Workers > 10000:
 		return bad("relay.workers", "want 0 (default 16) to 10000, got %d", r.Workers)
@@ -79,9 +100,12 @@ func (c *Config) Finish() error {
 	case br.OpenFor < 0:
 		return bad("relay.breaker.open_for", "want a positive duration, got %s", time.Duration(br.OpenFor))
 	}
-	if err := checkBackoff("relay.backoff", r.Backoff); err != nil {
-		return err
-	}
+	return checkBackoff("relay.backoff", r.Backoff)
+}
+
+// checkDestinations checks where messages may go: allow_addresses,
+// raw_urls and each destination.
+func (c *Config) checkDestinations() error {
 	for i, a := range c.AllowAddresses {
 		if _, err := parsePrefix(a); err != nil {
 			return bad(fmt.Sprintf("allow_addresses[%d]", i), "want a CIDR such as 10.0.0.0/8 or an IP address, got %q", a)

@@ -12,11 +12,11 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/idempotency/pgstore"
-	"github.com/rebound-go/rebound/idempotency/redisstore"
+	"github.com/rebound-go/rebound/idempotency/postgres"
+	"github.com/rebound-go/rebound/idempotency/redis"
 )
 
 // idemStores returns the stores to measure: memory always, PostgreSQL and
@@ -37,7 +37,7 @@ func idemStores(b *testing.B) []struct {
 		}
 		b.Cleanup(pool.Close)
 		table := fmt.Sprintf("bench_idem_%d", rand.Uint32())
-		s, err := pgstore.New(pool, pgstore.Config{Table: table})
+		s, err := postgres.New(pool, postgres.Config{Table: table})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func idemStores(b *testing.B) []struct {
 		}{"postgres", s})
 	}
 	if addr := os.Getenv("REBOUND_TEST_REDIS"); addr != "" {
-		client := redis.NewClient(&redis.Options{Addr: addr})
+		client := goredis.NewClient(&goredis.Options{Addr: addr})
 		b.Cleanup(func() { client.Close() })
 		prefix := fmt.Sprintf("bench:idem:%d:", rand.Uint32())
 		b.Cleanup(func() {
@@ -66,7 +66,7 @@ func idemStores(b *testing.B) []struct {
 		out = append(out, struct {
 			name  string
 			store idempotency.Store
-		}{"redis", redisstore.New(client, redisstore.Options{Prefix: prefix})})
+		}{"redis", redis.New(client, redis.Options{Prefix: prefix})})
 	}
 	return out
 }

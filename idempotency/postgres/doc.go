@@ -1,4 +1,4 @@
-// Package pgstore is an [idempotency.Store] in a PostgreSQL table, through a
+// Package postgres is an [idempotency.Store] in a PostgreSQL table, through a
 // [pgxpool.Pool]. Every process sharing the database shares the keys, so a
 // key claimed by one replica is in flight for all of them.
 //
@@ -45,4 +45,4 @@
 //
 // An expired key may be claimed again at once, but its row stays in the
 // table until [Store.Reap] deletes it: run Reap periodically.
-package pgstore
+package postgres

@@ -1,4 +1,4 @@
-package pgstore
+package postgres
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		Render:       strings.NewReplacer("{{table}}", s.table, "{{name}}", s.name).Replace,
 		VersionTable: s.versions,
 		LockKey:      s.lockKey,
-		Prefix:       "pgstore",
+		Prefix:       "idempotency/postgres",
 		Subject:      s.table,
 	})
 }

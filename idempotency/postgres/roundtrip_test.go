@@ -1,4 +1,4 @@
-package pgstore_test
+package postgres_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/idempotency/pgstore"
+	"github.com/rebound-go/rebound/idempotency/postgres"
 )
 
 // queryCounter counts the statements sent to the server.
@@ -39,7 +39,7 @@ func TestMiddlewareRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	s, err := pgstore.New(pool, pgstore.Config{Table: uniqueTable(t, pool)})
+	s, err := postgres.New(pool, postgres.Config{Table: uniqueTable(t, pool)})
 	if err != nil {
 		t.Fatal(err)
 	}

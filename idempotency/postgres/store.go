@@ -1,4 +1,4 @@
-package pgstore
+package postgres
 
 import (
 	"context"
@@ -50,7 +50,7 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
 // Migrate once before use to create the table.
 func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
-		return nil, errors.New("pgstore: New needs a pool")
+		return nil, errors.New("idempotency/postgres: New needs a pool")
 	}
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
@@ -60,7 +60,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		schema, name = "", cfg.Table
 	}
 	if !identRE.MatchString(name) || (qualified && !identRE.MatchString(schema)) {
-		return nil, fmt.Errorf("pgstore: Config.Table %q is not a lower-case identifier of at most 48 bytes, optionally schema-qualified", cfg.Table)
+		return nil, fmt.Errorf("idempotency/postgres: Config.Table %q is not a lower-case identifier of at most 48 bytes, optionally schema-qualified", cfg.Table)
 	}
 	ident := func(n string) string {
 		if qualified {
@@ -144,13 +144,13 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Tim
 			r.LockedUntil, r.ExpiresAt = r.LockedUntil.UTC(), r.ExpiresAt.UTC()
 			if len(header) > 0 {
 				if err := json.Unmarshal(header, &r.Response.Header); err != nil {
-					return idempotency.Claim{}, fmt.Errorf("pgstore: claim %q: header: %w", key, err)
+					return idempotency.Claim{}, fmt.Errorf("idempotency/postgres: claim %q: header: %w", key, err)
 				}
 			}
 			return idempotency.Claim{Existing: r}, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return idempotency.Claim{}, fmt.Errorf("pgstore: claim: %w", err)
+			return idempotency.Claim{}, fmt.Errorf("idempotency/postgres: claim: %w", err)
 		}
 		// A concurrent claimer inserted the key after this statement's
 		// snapshot: read what it wrote.
@@ -162,7 +162,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Tim
 			return idempotency.Claim{Existing: rec}, nil
 		}
 	}
-	return idempotency.Claim{}, fmt.Errorf("pgstore: claim %q: the key changed under %d attempts", key, claimAttempts)
+	return idempotency.Claim{}, fmt.Errorf("idempotency/postgres: claim %q: the key changed under %d attempts", key, claimAttempts)
 }
 
 func claimable(r idempotency.Record, now time.Time) bool {
@@ -179,13 +179,13 @@ func (s *Store) load(ctx context.Context, key string) (idempotency.Record, bool,
 		return idempotency.Record{}, false, nil
 	}
 	if err != nil {
-		return idempotency.Record{}, false, fmt.Errorf("pgstore: load: %w", err)
+		return idempotency.Record{}, false, fmt.Errorf("idempotency/postgres: load: %w", err)
 	}
 	r.State, r.Response.Status = idempotency.State(state), int(status)
 	r.LockedUntil, r.ExpiresAt = r.LockedUntil.UTC(), r.ExpiresAt.UTC()
 	if len(header) > 0 {
 		if err := json.Unmarshal(header, &r.Response.Header); err != nil {
-			return idempotency.Record{}, false, fmt.Errorf("pgstore: load %q: header: %w", key, err)
+			return idempotency.Record{}, false, fmt.Errorf("idempotency/postgres: load %q: header: %w", key, err)
 		}
 	}
 	return r, true, nil
@@ -200,7 +200,7 @@ func (s *Store) Extend(ctx context.Context, key, token string, now time.Time, le
 func (s *Store) Complete(ctx context.Context, key, token string, resp idempotency.Response, now time.Time, ttl time.Duration) error {
 	header, err := encodeHeader(resp.Header)
 	if err != nil {
-		return fmt.Errorf("pgstore: complete %q: header: %w", key, err)
+		return fmt.Errorf("idempotency/postgres: complete %q: header: %w", key, err)
 	}
 	return s.fenced(ctx, "complete", s.complete, key, token, resp.Status, header, resp.Body, now.Add(ttl))
 }
@@ -215,7 +215,7 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 func (s *Store) fenced(ctx context.Context, op, sql, key, token string, args ...any) error {
 	tag, err := s.pool.Exec(ctx, sql, append([]any{key, token}, args...)...)
 	if err != nil {
-		return fmt.Errorf("pgstore: %s: %w", op, err)
+		return fmt.Errorf("idempotency/postgres: %s: %w", op, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return idempotency.ErrLeaseLost
@@ -227,7 +227,7 @@ func (s *Store) fenced(ctx context.Context, op, sql, key, token string, args ...
 func (s *Store) Reap(ctx context.Context, now time.Time) (int, error) {
 	tag, err := s.pool.Exec(ctx, s.reap, now)
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: reap: %w", err)
+		return 0, fmt.Errorf("idempotency/postgres: reap: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
 }

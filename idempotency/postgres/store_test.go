@@ -1,4 +1,4 @@
-package pgstore_test
+package postgres_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/idempotency/idempotencytest"
-	"github.com/rebound-go/rebound/idempotency/pgstore"
+	"github.com/rebound-go/rebound/idempotency/postgres"
 )
 
 // testURL returns the database of REBOUND_TEST_POSTGRES, or skips t.
@@ -50,10 +50,10 @@ func uniqueTable(t testing.TB, pool *pgxpool.Pool) string {
 	return table
 }
 
-func testStore(t testing.TB) (*pgstore.Store, *pgxpool.Pool, string) {
+func testStore(t testing.TB) (*postgres.Store, *pgxpool.Pool, string) {
 	pool := testPool(t)
 	table := uniqueTable(t, pool)
-	s, err := pgstore.New(pool, pgstore.Config{Table: table})
+	s, err := postgres.New(pool, postgres.Config{Table: table})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +78,8 @@ func TestMigrateTwiceRecordsOneVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || v != pgstore.SchemaVersion {
-		t.Fatalf("version table holds %d rows up to version %d, want 1 row at %d", n, v, pgstore.SchemaVersion)
+	if n != 1 || v != postgres.SchemaVersion {
+		t.Fatalf("version table holds %d rows up to version %d, want 1 row at %d", n, v, postgres.SchemaVersion)
 	}
 }
 
@@ -90,7 +90,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		wg.Go(func() {
-			s, err := pgstore.New(pool, pgstore.Config{Table: table})
+			s, err := postgres.New(pool, postgres.Config{Table: table})
 			if err == nil {
 				err = s.Migrate(context.Background())
 			}
@@ -108,7 +108,7 @@ func TestMigrateConcurrently(t *testing.T) {
 
 func TestMigrateRefusesANewerSchema(t *testing.T) {
 	s, pool, table := testStore(t)
-	if _, err := pool.Exec(context.Background(), `INSERT INTO `+table+`_schema_version (version) VALUES ($1)`, pgstore.SchemaVersion+1); err != nil {
+	if _, err := pool.Exec(context.Background(), `INSERT INTO `+table+`_schema_version (version) VALUES ($1)`, postgres.SchemaVersion+1); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Migrate(context.Background())
@@ -125,7 +125,7 @@ func TestSchemaQualifiedTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`) })
-	s, err := pgstore.New(pool, pgstore.Config{Table: schema + ".keys"})
+	s, err := postgres.New(pool, postgres.Config{Table: schema + ".keys"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,17 +151,17 @@ func TestNewValidatesTheTable(t *testing.T) {
 	}
 	defer pool.Close()
 	for _, table := range []string{"", "keys", "app.keys", "_x9"} {
-		if _, err := pgstore.New(pool, pgstore.Config{Table: table}); err != nil {
+		if _, err := postgres.New(pool, postgres.Config{Table: table}); err != nil {
 			t.Errorf("Table %q: %v", table, err)
 		}
 	}
 	for _, table := range []string{"Keys", "1keys", "a.b.c", "keys;drop", `"keys"`, ".keys", "app.", strings.Repeat("k", 49)} {
-		_, err := pgstore.New(pool, pgstore.Config{Table: table})
+		_, err := postgres.New(pool, postgres.Config{Table: table})
 		if err == nil || !strings.Contains(err.Error(), "Config.Table") {
 			t.Errorf("Table %q: %v, want an error naming Config.Table", table, err)
 		}
 	}
-	if _, err := pgstore.New(nil, pgstore.Config{}); err == nil {
+	if _, err := postgres.New(nil, postgres.Config{}); err == nil {
 		t.Error("New(nil) succeeded")
 	}
 }

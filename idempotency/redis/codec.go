@@ -1,4 +1,4 @@
-package redisstore
+package redis
 
 import (
 	"encoding/binary"
@@ -17,7 +17,7 @@ const (
 	stateCompleted = "completed"
 )
 
-var errCorrupt = errors.New("redisstore: malformed record")
+var errCorrupt = errors.New("idempotency/redis: malformed record")
 
 // formatTime encodes an instant as decimal Unix nanoseconds.
 func formatTime(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }

@@ -1,9 +1,9 @@
-// Package redisstore is an idempotency.Store on Redis, through
+// Package redis is an idempotency.Store on Redis, through
 // github.com/redis/go-redis/v9. It lets every process of a service share
 // idempotency keys: the HTTP middleware's, or idempotency.Once's.
 //
 //	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-//	store := redisstore.New(client, redisstore.Options{})
+//	store := redis.New(client, redis.Options{})
 //
 // The Store is safe for concurrent use. It does not own the client.
 //
@@ -57,4 +57,4 @@
 // Store works on Redis Cluster through a *redis.ClusterClient, with the
 // records spread over the slots. A Prefix holding a hash tag, such as
 // "{idem}:", puts them all in one slot instead.
-package redisstore
+package redis

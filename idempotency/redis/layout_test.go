@@ -1,4 +1,4 @@
-package redisstore_test
+package redis_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/idempotency/redisstore"
+	"github.com/rebound-go/rebound/idempotency/redis"
 )
 
 // TestLayout checks what a record looks like in Redis: one hash, its
@@ -17,7 +17,7 @@ import (
 // the TTL plus a minute's slack that Complete renews and Release drops.
 func TestLayout(t *testing.T) {
 	client, prefix := testClient(t)
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	s := redis.New(client, redis.Options{Prefix: prefix})
 	ctx := context.Background()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 123456789, time.UTC)
 
@@ -91,7 +91,7 @@ func equalMaps(a, b map[string]string) bool {
 // nanoseconds) would get wrong, including at instants before 1970.
 func TestNanosecondBoundaries(t *testing.T) {
 	client, prefix := testClient(t)
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	s := redis.New(client, redis.Options{Prefix: prefix})
 	ctx := context.Background()
 	const lease, ttl = 10 * time.Second, time.Hour
 	for _, now := range []time.Time{
@@ -131,10 +131,10 @@ func TestNanosecondBoundaries(t *testing.T) {
 // "rebound:idem:".
 func TestDefaultPrefix(t *testing.T) {
 	client, _ := testClient(t)
-	s := redisstore.New(client, redisstore.Options{})
+	s := redis.New(client, redis.Options{})
 	ctx := context.Background()
 	key := "default-prefix-test-" + idempotency.NewToken()
-	t.Cleanup(func() { client.Del(ctx, redisstore.DefaultPrefix+key) })
+	t.Cleanup(func() { client.Del(ctx, redis.DefaultPrefix+key) })
 	c, err := s.Claim(ctx, key, "fp", time.Now(), time.Second, time.Minute)
 	if err != nil || !c.Claimed {
 		t.Fatalf("claim: %+v, %v", c, err)
@@ -148,7 +148,7 @@ func TestDefaultPrefix(t *testing.T) {
 // is an error, not a claim or a lost lease.
 func TestWrongType(t *testing.T) {
 	client, prefix := testClient(t)
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	s := redis.New(client, redis.Options{Prefix: prefix})
 	ctx := context.Background()
 	client.Set(ctx, prefix+"str", "x", time.Minute)
 	if c, err := s.Claim(ctx, "str", "fp", time.Now(), time.Second, time.Minute); err == nil {
@@ -161,7 +161,7 @@ func TestWrongType(t *testing.T) {
 
 func BenchmarkClaimComplete(b *testing.B) {
 	client, prefix := testClient(b)
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	s := redis.New(client, redis.Options{Prefix: prefix})
 	ctx := context.Background()
 	resp := idempotency.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"ok":true}`)}
 	now := time.Now()

@@ -1,4 +1,4 @@
-package redisstore_test
+package redis_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/idempotency/redisstore"
+	"github.com/rebound-go/rebound/idempotency/redis"
 )
 
 // TestOnce runs idempotency.Once from 50 goroutines on one key: one runs
@@ -17,7 +17,7 @@ import (
 // ErrInFlight; once it is done, Once reports the key as done.
 func TestOnce(t *testing.T) {
 	client, prefix := testClient(t)
-	store := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	store := redis.New(client, redis.Options{Prefix: prefix})
 	ctx := context.Background()
 	const n = 50
 
@@ -85,7 +85,7 @@ func TestOnce(t *testing.T) {
 // the next Once runs fn again.
 func TestOnceFailureReleases(t *testing.T) {
 	client, prefix := testClient(t)
-	store := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	store := redis.New(client, redis.Options{Prefix: prefix})
 	ctx := context.Background()
 	errBoom := errors.New("boom")
 

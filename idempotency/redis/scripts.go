@@ -1,6 +1,6 @@
-package redisstore
+package redis
 
-import "github.com/redis/go-redis/v9"
+import goredis "github.com/redis/go-redis/v9"
 
 // luaTime defines before_or_at(a, b): whether instant a is at or before
 // instant b, both decimal Unix nanoseconds. Lua 5.1 numbers are doubles,
@@ -29,7 +29,7 @@ end
 // claimScript: KEYS[1] the record; ARGV fingerprint, token, now,
 // locked_until, expires_at, native expiry in ms. It returns 1 when the
 // caller takes the key, else the existing record as HGETALL's list.
-var claimScript = redis.NewScript(luaTime + `
+var claimScript = goredis.NewScript(luaTime + `
 local key = KEYS[1]
 local cur = redis.call('HMGET', key, 'state', 'locked_until', 'expires_at')
 if cur[1] and cur[3] and not before_or_at(cur[3], ARGV[3]) and
@@ -45,7 +45,7 @@ return 1
 
 // extendScript: KEYS[1] the record; ARGV token, locked_until. It returns
 // 1, or 0 when the token does not hold the key in flight.
-var extendScript = redis.NewScript(`
+var extendScript = goredis.NewScript(`
 local key = KEYS[1]
 local cur = redis.call('HMGET', key, 'state', 'token')
 if cur[1] ~= 'in_flight' or cur[2] ~= ARGV[1] then return 0 end
@@ -56,7 +56,7 @@ return 1
 // completeScript: KEYS[1] the record; ARGV token, expires_at, native
 // expiry in ms, status, header, body. It returns 1, or 0 when the token
 // does not hold the key in flight.
-var completeScript = redis.NewScript(`
+var completeScript = goredis.NewScript(`
 local key = KEYS[1]
 local cur = redis.call('HMGET', key, 'state', 'token')
 if cur[1] ~= 'in_flight' or cur[2] ~= ARGV[1] then return 0 end
@@ -68,7 +68,7 @@ return 1
 
 // releaseScript: KEYS[1] the record; ARGV token. It returns 1, or 0 when
 // the token does not hold the key in flight.
-var releaseScript = redis.NewScript(`
+var releaseScript = goredis.NewScript(`
 local key = KEYS[1]
 local cur = redis.call('HMGET', key, 'state', 'token')
 if cur[1] ~= 'in_flight' or cur[2] ~= ARGV[1] then return 0 end

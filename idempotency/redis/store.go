@@ -1,4 +1,4 @@
-package redisstore
+package redis
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rebound-go/rebound/idempotency"
 )
@@ -30,16 +30,16 @@ type Options struct {
 
 // Store is an idempotency.Store on Redis. It is safe for concurrent use.
 type Store struct {
-	client redis.UniversalClient
+	client goredis.UniversalClient
 	prefix string
 }
 
 var _ idempotency.Store = (*Store)(nil)
 
-// New returns a Store keeping its records in client, a *redis.Client,
-// *redis.ClusterClient, *redis.Ring or failover client. The Store does not
+// New returns a Store keeping its records in client, a *goredis.Client,
+// *goredis.ClusterClient, *goredis.Ring or failover client. The Store does not
 // own client: closing it is the caller's business.
-func New(client redis.UniversalClient, opts Options) *Store {
+func New(client goredis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
@@ -53,7 +53,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Tim
 		fingerprint, token, formatTime(now), formatTime(now.Add(lease)), formatTime(now.Add(ttl)), expiryMillis(ttl),
 	).Result()
 	if err != nil {
-		return idempotency.Claim{}, fmt.Errorf("redisstore: claim %q: %w", key, err)
+		return idempotency.Claim{}, fmt.Errorf("idempotency/redis: claim %q: %w", key, err)
 	}
 	switch res := res.(type) {
 	case int64:
@@ -61,11 +61,11 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Tim
 	case []any:
 		r, err := decodeRecord(key, res)
 		if err != nil {
-			return idempotency.Claim{}, fmt.Errorf("redisstore: claim %q: %w", key, err)
+			return idempotency.Claim{}, fmt.Errorf("idempotency/redis: claim %q: %w", key, err)
 		}
 		return idempotency.Claim{Existing: r}, nil
 	}
-	return idempotency.Claim{}, fmt.Errorf("redisstore: claim %q: unexpected reply %T", key, res)
+	return idempotency.Claim{}, fmt.Errorf("idempotency/redis: claim %q: unexpected reply %T", key, res)
 }
 
 // Extend implements idempotency.Store.
@@ -90,10 +90,10 @@ func (s *Store) Reap(context.Context, time.Time) (int, error) { return 0, nil }
 
 // fenced runs one of the scripts that need the key held in flight by
 // token, which return 1 on success and 0 when the lease is lost.
-func (s *Store) fenced(ctx context.Context, op string, script *redis.Script, key, token string, args ...any) error {
+func (s *Store) fenced(ctx context.Context, op string, script *goredis.Script, key, token string, args ...any) error {
 	n, err := script.Run(ctx, s.client, []string{s.prefix + key}, append([]any{token}, args...)...).Int64()
 	if err != nil {
-		return fmt.Errorf("redisstore: %s %q: %w", op, key, err)
+		return fmt.Errorf("idempotency/redis: %s %q: %w", op, key, err)
 	}
 	if n != 1 {
 		return idempotency.ErrLeaseLost

@@ -1,27 +1,27 @@
-package redisstore_test
+package redis_test
 
 import (
 	"context"
 	"os"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/idempotency/idempotencytest"
-	"github.com/rebound-go/rebound/idempotency/redisstore"
+	"github.com/rebound-go/rebound/idempotency/redis"
 )
 
 // testClient connects to the Redis named by REBOUND_TEST_REDIS, or skips
 // the test. It returns the client and a random key prefix whose keys are
 // deleted when the test ends.
-func testClient(tb testing.TB) (*redis.Client, string) {
+func testClient(tb testing.TB) (*goredis.Client, string) {
 	tb.Helper()
 	addr := os.Getenv("REBOUND_TEST_REDIS")
 	if addr == "" {
 		tb.Skip("REBOUND_TEST_REDIS is not set; set it to a Redis address such as 127.0.0.1:6379 to run the Redis store tests")
 	}
-	client := redis.NewClient(&redis.Options{Addr: addr})
+	client := goredis.NewClient(&goredis.Options{Addr: addr})
 	ctx := context.Background()
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
@@ -51,6 +51,6 @@ func testClient(tb testing.TB) (*redis.Client, string) {
 func TestConformance(t *testing.T) {
 	client, prefix := testClient(t)
 	idempotencytest.Run(t, func(*testing.T) idempotency.Store {
-		return redisstore.New(client, redisstore.Options{Prefix: prefix})
+		return redis.New(client, redis.Options{Prefix: prefix})
 	}, idempotencytest.Options{NativeExpiry: true})
 }

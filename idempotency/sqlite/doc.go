@@ -1,4 +1,4 @@
-// Package sqlitestore is an [idempotency.Store] in a SQLite table, through
+// Package sqlite is an [idempotency.Store] in a SQLite table, through
 // database/sql. It is tested with the pure-Go driver modernc.org/sqlite
 // (no cgo), which the caller imports and opens; the package itself imports
 // no driver. The processes that share the database file share the keys.
@@ -70,4 +70,4 @@
 //
 // An expired key may be claimed again at once, but its row stays in the
 // table until [Store.Reap] deletes it: run Reap periodically.
-package sqlitestore
+package sqlite

@@ -1,4 +1,4 @@
-package sqlitestore_test
+package sqlite_test
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/idempotency/sqlitestore"
+	"github.com/rebound-go/rebound/idempotency/sqlite"
 )
 
 // A consumer that sends each welcome email at most once, however often the
 // signup event is delivered, with the keys in a SQLite file.
 func Example_once() {
-	dir, err := os.MkdirTemp("", "sqlitestore-example")
+	dir, err := os.MkdirTemp("", "idempotency-example")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func Example_once() {
 	defer db.Close()
 
 	ctx := context.Background()
-	store, err := sqlitestore.New(db, sqlitestore.Config{})
+	store, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

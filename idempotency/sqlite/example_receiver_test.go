@@ -1,4 +1,4 @@
-package sqlitestore_test
+package sqlite_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlite
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		Files:        migrationFiles,
 		Render:       strings.NewReplacer("{{table}}", s.table, "{{name}}", s.name).Replace,
 		VersionTable: s.versions,
-		Prefix:       "sqlitestore",
+		Prefix:       "idempotency/sqlite",
 		Subject:      s.table,
 	})
 }

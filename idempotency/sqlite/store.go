@@ -1,4 +1,4 @@
-package sqlitestore
+package sqlite
 
 import (
 	"context"
@@ -45,13 +45,13 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
 // after the last use.
 func New(db *sql.DB, cfg Config) (*Store, error) {
 	if db == nil {
-		return nil, errors.New("sqlitestore: New needs a database")
+		return nil, errors.New("idempotency/sqlite: New needs a database")
 	}
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
 	}
 	if !identRE.MatchString(cfg.Table) {
-		return nil, fmt.Errorf("sqlitestore: Config.Table %q is not a lower-case identifier of at most 48 bytes", cfg.Table)
+		return nil, fmt.Errorf("idempotency/sqlite: Config.Table %q is not a lower-case identifier of at most 48 bytes", cfg.Table)
 	}
 	t := `"` + cfg.Table + `"`
 	s := &Store{db: db, name: cfg.Table, table: t, versions: `"` + cfg.Table + `_schema_version"`}
@@ -90,7 +90,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Tim
 			return idempotency.Claim{Claimed: true, Token: got}, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return idempotency.Claim{}, fmt.Errorf("sqlitestore: claim: %w", err)
+			return idempotency.Claim{}, fmt.Errorf("idempotency/sqlite: claim: %w", err)
 		}
 		rec, found, err := s.load(ctx, key)
 		if err != nil {
@@ -102,7 +102,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Tim
 			return idempotency.Claim{Existing: rec}, nil
 		}
 	}
-	return idempotency.Claim{}, fmt.Errorf("sqlitestore: claim %q: the key changed under %d attempts", key, claimAttempts)
+	return idempotency.Claim{}, fmt.Errorf("idempotency/sqlite: claim %q: the key changed under %d attempts", key, claimAttempts)
 }
 
 func claimable(r idempotency.Record, now time.Time) bool {
@@ -118,13 +118,13 @@ func (s *Store) load(ctx context.Context, key string) (idempotency.Record, bool,
 		return idempotency.Record{}, false, nil
 	}
 	if err != nil {
-		return idempotency.Record{}, false, fmt.Errorf("sqlitestore: load: %w", err)
+		return idempotency.Record{}, false, fmt.Errorf("idempotency/sqlite: load: %w", err)
 	}
 	r.State = idempotency.State(state)
 	r.LockedUntil, r.ExpiresAt = time.Unix(0, lockedUntil).UTC(), time.Unix(0, expiresAt).UTC()
 	if header != nil {
 		if err := json.Unmarshal(header, &r.Response.Header); err != nil {
-			return idempotency.Record{}, false, fmt.Errorf("sqlitestore: load %q: header: %w", key, err)
+			return idempotency.Record{}, false, fmt.Errorf("idempotency/sqlite: load %q: header: %w", key, err)
 		}
 	}
 	return r, true, nil
@@ -141,7 +141,7 @@ func (s *Store) Complete(ctx context.Context, key, token string, resp idempotenc
 	if resp.Header != nil {
 		b, err := json.Marshal(resp.Header)
 		if err != nil {
-			return fmt.Errorf("sqlitestore: complete %q: header: %w", key, err)
+			return fmt.Errorf("idempotency/sqlite: complete %q: header: %w", key, err)
 		}
 		header = string(b)
 	}
@@ -158,11 +158,11 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 func (s *Store) fenced(ctx context.Context, op, query, key, token string, args ...any) error {
 	res, err := s.db.ExecContext(ctx, query, append([]any{key, token}, args...)...)
 	if err != nil {
-		return fmt.Errorf("sqlitestore: %s: %w", op, err)
+		return fmt.Errorf("idempotency/sqlite: %s: %w", op, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("sqlitestore: %s: %w", op, err)
+		return fmt.Errorf("idempotency/sqlite: %s: %w", op, err)
 	}
 	if n == 0 {
 		return idempotency.ErrLeaseLost
@@ -174,11 +174,11 @@ func (s *Store) fenced(ctx context.Context, op, query, key, token string, args .
 func (s *Store) Reap(ctx context.Context, now time.Time) (int, error) {
 	res, err := s.db.ExecContext(ctx, s.reap, nanos(now))
 	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: reap: %w", err)
+		return 0, fmt.Errorf("idempotency/sqlite: reap: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: reap: %w", err)
+		return 0, fmt.Errorf("idempotency/sqlite: reap: %w", err)
 	}
 	return int(n), nil
 }

@@ -1,4 +1,4 @@
-package sqlitestore_test
+package sqlite_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/idempotency/idempotencytest"
-	"github.com/rebound-go/rebound/idempotency/sqlitestore"
+	"github.com/rebound-go/rebound/idempotency/sqlite"
 )
 
 // openDB opens a database file in t's temporary directory the way the
@@ -38,8 +38,8 @@ func openDB(t testing.TB) *sql.DB {
 	return db
 }
 
-func testStore(t testing.TB, db *sql.DB) *sqlitestore.Store {
-	s, err := sqlitestore.New(db, sqlitestore.Config{})
+func testStore(t testing.TB, db *sql.DB) *sqlite.Store {
+	s, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +71,8 @@ func TestMigrateTwiceRecordsOneVersion(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*), max(version) FROM rebound_idempotency_schema_version`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || v != sqlitestore.SchemaVersion {
-		t.Fatalf("version table holds %d rows up to version %d, want 1 row at %d", n, v, sqlitestore.SchemaVersion)
+	if n != 1 || v != sqlite.SchemaVersion {
+		t.Fatalf("version table holds %d rows up to version %d, want 1 row at %d", n, v, sqlite.SchemaVersion)
 	}
 }
 
@@ -83,7 +83,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			// Half share a Store, half build their own, as processes do.
-			s, err := sqlitestore.New(db, sqlitestore.Config{Table: fmt.Sprint("t", i%2)})
+			s, err := sqlite.New(db, sqlite.Config{Table: fmt.Sprint("t", i%2)})
 			if err == nil {
 				err = s.Migrate(context.Background())
 			}
@@ -102,7 +102,7 @@ func TestMigrateConcurrently(t *testing.T) {
 func TestMigrateRefusesANewerSchema(t *testing.T) {
 	db := openDB(t)
 	s := testStore(t, db)
-	if _, err := db.Exec(`INSERT INTO rebound_idempotency_schema_version (version) VALUES (?)`, sqlitestore.SchemaVersion+1); err != nil {
+	if _, err := db.Exec(`INSERT INTO rebound_idempotency_schema_version (version) VALUES (?)`, sqlite.SchemaVersion+1); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Migrate(context.Background())
@@ -118,17 +118,17 @@ func TestMigrateRefusesANewerSchema(t *testing.T) {
 func TestNewValidatesTheTable(t *testing.T) {
 	db := openDB(t)
 	for _, table := range []string{"", "keys", "_x9"} {
-		if _, err := sqlitestore.New(db, sqlitestore.Config{Table: table}); err != nil {
+		if _, err := sqlite.New(db, sqlite.Config{Table: table}); err != nil {
 			t.Errorf("Table %q: %v", table, err)
 		}
 	}
 	for _, table := range []string{"Keys", "1keys", "main.keys", "keys;drop", `"keys"`, strings.Repeat("k", 49)} {
-		_, err := sqlitestore.New(db, sqlitestore.Config{Table: table})
+		_, err := sqlite.New(db, sqlite.Config{Table: table})
 		if err == nil || !strings.Contains(err.Error(), "Config.Table") {
 			t.Errorf("Table %q: %v, want an error naming Config.Table", table, err)
 		}
 	}
-	if _, err := sqlitestore.New(nil, sqlitestore.Config{}); err == nil {
+	if _, err := sqlite.New(nil, sqlite.Config{}); err == nil {
 		t.Error("New(nil) succeeded")
 	}
 }

@@ -28,28 +28,15 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/netip"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/rebound-go/rebound"
-	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/internal/api"
 	"github.com/rebound-go/rebound/internal/auth"
 	"github.com/rebound-go/rebound/internal/config"
-	"github.com/rebound-go/rebound/internal/statuspage"
 	"github.com/rebound-go/rebound/outbox"
-	"github.com/rebound-go/rebound/reboundprom"
 )
 
 // KeyTTL is how long a relay answers a repeated Idempotency-Key from
@@ -83,230 +70,13 @@ type Options struct {
 
 // Run serves until ctx ends. cfg must have passed Finish.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	tokens, err := loadTokens(cfg, opts.Getenv)
+	// Everything that can be checked is, before anything listens or runs.
+	d, err := build(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
-	if tokens.Len() == 0 && !loopback(cfg.Listen) {
-		return &config.Error{Key: "listen", Want: "want a loopback address when no tokens are configured (auth.tokens_file, REBOUND_ADMIN_TOKENS): the API would be open to anyone, got " + cfg.Listen}
-	}
-	kind, addr, _ := cfg.Store()
-	be, err := Open(ctx, kind, addr)
-	if err != nil {
-		return err
-	}
-	defer be.Close()
-	ready := &readiness{} // the store is reached and migrated after the listener opens
-
-	policy := outbox.AddressPolicy{Allow: cfg.Prefixes()}
-	rt, err := newRouter(cfg, policy)
-	if err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := reboundprom.New(reboundprom.Config{Registerer: reg, Logger: log})
-	if err != nil {
-		return err
-	}
-	logged := rebound.NewSlogObserver(log) // every retry, give-up and breaker change
-	var breakers *rebound.Breakers
-	if br := cfg.Relay.Breaker; !br.Disabled {
-		if br.ConsecutiveFailures == 0 {
-			br.ConsecutiveFailures = config.DefaultConsecutiveFailures
-		}
-		breakers, err = rebound.NewBreakers(rebound.BreakerConfig{
-			ConsecutiveFailures: br.ConsecutiveFailures,
-			FailureRate:         br.FailureRate,
-			MinCalls:            br.MinCalls,
-			OpenFor:             time.Duration(br.OpenFor),
-			Observer:            rebound.Observers(metrics, logged),
-		}, config.MaxDestinations+100)
-		if err != nil {
-			return &config.Error{Key: "relay.breaker", Want: err.Error()}
-		}
-		metrics.WatchBreakers(breakers)
-	}
-
-	activity := statuspage.NewActivity()
-	relay, err := outbox.NewRelay(relayConfig(cfg, be.Outbox, rt, breakers, rebound.Observers(metrics, activity), log))
-	if err != nil {
-		return err
-	}
-	col, err := reboundprom.NewOutboxCollector(reboundprom.OutboxConfig{Store: be.Outbox, Relays: []*outbox.Relay{relay}})
-	if err != nil {
-		return err
-	}
-	reg.MustRegister(col)
-
-	// Idempotency-Key answers live in memory for KeyTTL: a repeat later,
-	// or at another relay, meets the message whose ID derives from the key,
-	// so a key costs the enqueue no write.
-	keys := &idempotency.MemoryStore{}
-	apiHandler, err := api.New(api.Config{
-		Store:        be.Outbox,
-		Enqueue:      EnqueueFor(be),
-		Destination:  rt.Allowed,
-		Tokens:       tokens,
-		Idempotency:  keys,
-		KeyTTL:       KeyTTL,
-		MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Logger:       log,
-		NotReady:     ready.notReady,
-	})
-	if err != nil {
-		return err
-	}
-	page, err := statusPage(cfg, be, breakers, activity, tokens, log)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", apiHandler)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
-	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok", opts.Version)
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if reason := ready.reason(); reason != "" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "store not ready:", reason)
-			return
-		}
-		if err := be.Ping(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "store unreachable:", err)
-			return
-		}
-		if err := be.Current(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "schema not current:", err)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("/", ready.gate(page))
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return &config.Error{Key: "listen", Want: "want an address this process can listen on: " + err.Error()}
-	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	var pprofSrv *http.Server
-	var pprofLn net.Listener
-	if cfg.Pprof != "" {
-		if pprofLn, err = net.Listen("tcp", cfg.Pprof); err != nil {
-			ln.Close()
-			return &config.Error{Key: "pprof", Want: "want an address this process can listen on: " + err.Error()}
-		}
-		pm := http.NewServeMux()
-		pm.HandleFunc("/debug/pprof/", pprof.Index)
-		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		pprofSrv = &http.Server{Handler: pm, ReadHeaderTimeout: 10 * time.Second}
-	}
-
-	reaper := &idempotency.Reaper{Store: keys, Interval: KeyTTL / 4, Logger: log}
-	if err := reaper.Start(ctx); err != nil {
-		ln.Close()
-		return err
-	}
-	var wg sync.WaitGroup
-	serveErr := make(chan error, 2)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
-		}
-	}()
-	if pprofSrv != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := pprofSrv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- err
-			}
-		}()
-	}
-	log.Info("rebound relay started", "listen", ln.Addr().String(), "store", kind, "destinations", len(cfg.Destinations), "auth", tokens.Len() > 0, "version", opts.Version)
-	if opts.Serving != nil {
-		opts.Serving(ln.Addr().String())
-	}
-
-	// The listener is open: reach and migrate the store, waiting while it
-	// cannot answer yet, then deliver.
-	waitCtx, stopWaiting := context.WithCancelCause(ctx)
-	defer stopWaiting(nil)
-	storeErr := make(chan error, 1)
-	var waiter sync.WaitGroup
-	waiter.Add(1)
-	go func() {
-		defer waiter.Done()
-		storeErr <- startWhenReady(waitCtx, ctx, be, relay, ready, rebound.Observers(metrics, logged, ready), log, func() {
-			if opts.Listening != nil {
-				opts.Listening(ln.Addr().String())
-			}
-		})
-	}()
-
-	runErr := func() error {
-		for {
-			select {
-			case <-ctx.Done():
-				log.Info("rebound relay stopping: finishing in-flight deliveries")
-				return nil
-			case err := <-serveErr:
-				log.Error("rebound relay: the HTTP server failed", "error", err.Error())
-				return err
-			case err := <-storeErr:
-				if err != nil {
-					return err // a store that cannot heal: the caller says why
-				}
-				storeErr = nil // ready and delivering
-			}
-		}
-	}()
-	stopWaiting(errStopping)
-	waiter.Wait() // the relay is started, or will not be
-	grace := opts.ShutdownTimeout
-	if grace <= 0 {
-		grace = ShutdownTimeout
-	}
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := relay.Stop(stopCtx); err != nil {
-		log.Warn("rebound relay: stopping the relay", "error", err.Error())
-	}
-	_ = reaper.Stop(stopCtx)
-	httpCtx, cancelHTTP := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancelHTTP()
-	_ = srv.Shutdown(httpCtx)
-	if pprofSrv != nil {
-		_ = pprofSrv.Shutdown(httpCtx)
-	}
-	wg.Wait()
-	log.Info("rebound relay stopped")
-	return runErr
+	defer d.close()
+	return d.serve(ctx)
 }
 
 func relayConfig(cfg *config.Config, store outbox.Store, sender outbox.Sender, breakers *rebound.Breakers, obs rebound.Observer, log *slog.Logger) outbox.RelayConfig {

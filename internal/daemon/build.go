@@ -19,6 +19,7 @@ import (
 	"github.com/rebound-go/rebound/internal/config"
 	"github.com/rebound-go/rebound/internal/statuspage"
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/outboxprom"
 	"github.com/rebound-go/rebound/reboundprom"
 )
 
@@ -100,7 +101,7 @@ func (d *relayd) wire() error {
 	if err != nil {
 		return err
 	}
-	col, err := reboundprom.NewOutboxCollector(reboundprom.OutboxConfig{Store: d.be.Outbox, Relays: []*outbox.Relay{d.relay}})
+	col, err := outboxprom.NewCollector(outboxprom.Config{Store: d.be.Outbox, Relays: []*outbox.Relay{d.relay}})
 	if err != nil {
 		return err
 	}

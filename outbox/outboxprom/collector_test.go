@@ -1,0 +1,158 @@
+package outboxprom_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/outboxprom"
+	"github.com/rebound-go/rebound/outbox/sqlite"
+)
+
+// gather returns the value of the series whose labels match exactly.
+func gather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			if len(got) != len(labels) {
+				continue
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), true
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func mustGather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
+	t.Helper()
+	got, ok := gather(t, reg, name, labels)
+	if !ok || got != want {
+		t.Errorf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
+	}
+}
+
+func TestCollectorReadsTheBacklog(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "o.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := sqlite.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := db.BeginTx(ctx, nil)
+	ids, err := outbox.Enqueue(ctx, tx, outbox.Message{Destination: "orders"}, outbox.Message{Destination: "orders"}, outbox.Message{Destination: "billing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(time.Second)
+	ds, _ := store.Claim(ctx, now, time.Minute, 1, []string{"billing"})
+	if len(ds) != 1 || ds[0].ID != ids[0] {
+		t.Fatalf("claimed %v", ds)
+	}
+	_ = store.MarkDead(ctx, ids[0], 1, "permanent", "400", 400)
+
+	reg := prometheus.NewRegistry()
+	c, err := outboxprom.NewCollector(outboxprom.Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.MustRegister(c)
+	mustGather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "dead"}, 1)
+	mustGather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "pending"}, 1)
+	mustGather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "billing", "state": "pending"}, 1)
+	if age, ok := gather(t, reg, "rebound_outbox_oldest_unsent_age_seconds", map[string]string{"destination": "orders"}); !ok || age <= 0 {
+		t.Fatalf("oldest unsent age %v (present %v)", age, ok)
+	}
+	mustGather(t, reg, "rebound_outbox_collect_errors_total", map[string]string{}, 0)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestNewCollectorNeedsAStore(t *testing.T) {
+	if _, err := outboxprom.NewCollector(outboxprom.Config{}); err == nil {
+		t.Fatal("a nil store was accepted")
+	}
+}
+
+// failingStore is a Store whose Stats fails; the collector calls nothing
+// else.
+type failingStore struct {
+	outbox.Store
+	mu    sync.Mutex
+	calls int
+}
+
+func (s *failingStore) Stats(context.Context, time.Time) ([]outbox.DestinationStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	return nil, errors.New("the database is down")
+}
+
+// A scrape that cannot read the store counts the failure and still answers,
+// and concurrent scrapes are safe.
+func TestCollectorCountsStoreErrors(t *testing.T) {
+	store := &failingStore{}
+	c, err := outboxprom.NewCollector(outboxprom.Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	mustGather(t, reg, "rebound_outbox_collect_errors_total", map[string]string{}, 5)
+	if _, ok := gather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "pending"}); ok {
+		t.Fatal("a failed scrape reported messages")
+	}
+}

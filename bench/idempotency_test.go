@@ -41,6 +41,7 @@ func idemStores(b *testing.B) []struct {
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(func() { s.Close() })
 		if err := s.Migrate(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -63,10 +64,15 @@ func idemStores(b *testing.B) []struct {
 				client.Del(ctx, iter.Val())
 			}
 		})
+		s, err := redis.New(client, redis.Config{Prefix: prefix})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
 		out = append(out, struct {
 			name  string
 			store idempotency.Store
-		}{"redis", redis.New(client, redis.Options{Prefix: prefix})})
+		}{"redis", s})
 	}
 	return out
 }

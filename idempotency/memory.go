@@ -3,11 +3,11 @@ package idempotency
 import (
 	"container/heap"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/rebound-go/rebound/idempotency/internal/token"
 )
 
 // MemoryStore is a Store in process memory, for tests and single-process
@@ -73,13 +73,6 @@ func (q *expiryQueue) Pop() any {
 	return e
 }
 
-// NewToken returns a random lease token.
-func NewToken() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // Claim implements Store.
 func (m *MemoryStore) Claim(_ context.Context, key, fingerprint string, now time.Time, lease, ttl time.Duration) (Claim, error) {
 	m.mu.Lock()
@@ -91,7 +84,7 @@ func (m *MemoryStore) Claim(_ context.Context, key, fingerprint string, now time
 	if r, ok := m.recs[key]; ok && now.Before(r.ExpiresAt) && (r.State == Completed || now.Before(r.LockedUntil)) {
 		return Claim{Existing: copyRecord(r)}, nil
 	}
-	tok := NewToken()
+	tok := token.New()
 	m.recs[key] = Record{Key: key, Fingerprint: fingerprint, State: InFlight, Token: tok, LockedUntil: now.Add(lease), ExpiresAt: now.Add(ttl)}
 	m.expires(key, now.Add(ttl))
 	return Claim{Claimed: true, Token: tok}, nil

@@ -12,7 +12,9 @@ import (
 )
 
 func TestMemoryStoreConformance(t *testing.T) {
-	idempotencytest.Run(t, func(*testing.T) idempotency.Store { return &idempotency.MemoryStore{} }, idempotencytest.Options{})
+	idempotencytest.Run(t, func(*testing.T) idempotencytest.Harness {
+		return idempotencytest.Harness{Store: &idempotency.MemoryStore{}}
+	})
 }
 
 // A MemoryStore forgets expired keys by itself, a few per write, with no

@@ -1,10 +1,19 @@
 // Package idempotencytest is the conformance suite every idempotency.Store
-// must pass.
+// must pass, and with it the database engines MarkTx runs on.
+//
+// A store package runs it from a test of its own:
+//
+//	func TestConformance(t *testing.T) {
+//		idempotencytest.Run(t, func(t *testing.T) idempotencytest.Harness {
+//			return idempotencytest.Harness{Store: newEmptyStore(t)}
+//		})
+//	}
 package idempotencytest
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,16 +27,29 @@ import (
 	"github.com/rebound-go/rebound/idempotency"
 )
 
-// Options describes the store under test.
-type Options struct {
-	// NativeExpiry: the store deletes expired keys by itself, so Reap may
-	// report 0 (Redis).
+// Harness is what the suite needs of the store under test, fresh for each
+// subtest.
+type Harness struct {
+	// Store is the store under test, holding no keys.
+	Store idempotency.Store
+	// DB is a database/sql handle on the store's database engine, for the
+	// MarkTx tests, of the harness's own: the suite creates the table of
+	// processed IDs (idempotency.CreateMarkTable) and a table of effects
+	// in it. Two of its transactions must be able to run at once, the
+	// second waiting for the first's locks (on SQLite: a busy timeout).
+	// Nil where MarkTx does not apply (Redis, MemoryStore): the MarkTx
+	// tests are skipped.
+	DB *sql.DB
+	// NativeExpiry says that the store deletes expired keys by itself, so
+	// that Reap may report 0 (Redis).
 	NativeExpiry bool
 }
 
-// Run runs the suite. newStore returns an empty store; each subtest gets
-// its own keys, so one store may serve them all.
-func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Options) {
+// Run runs the suite. newHarness must return a fresh harness each time it
+// is called, once per subtest: an empty store and, where MarkTx applies, a
+// database that holds none of the suite's tables.
+func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
+	newStore := func(t *testing.T) idempotency.Store { return newHarness(t).Store }
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	const lease, ttl = 10 * time.Second, time.Hour
 	ctx := context.Background()
@@ -184,7 +206,8 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Optio
 	})
 
 	t.Run("Reap", func(t *testing.T) {
-		s := newStore(t)
+		h := newHarness(t)
+		s := h.Store
 		k1, k2 := key(t)+"-1", key(t)+"-2"
 		c, _ := s.Claim(ctx, k1, "fp", t0, lease, ttl)
 		_ = s.Complete(ctx, k1, c.Token, resp, t0, time.Minute)
@@ -194,7 +217,7 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Optio
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !opts.NativeExpiry && n < 1 {
+		if !h.NativeExpiry && n < 1 {
 			t.Fatalf("reaped %d keys, want at least the expired one", n)
 		}
 		if c, _ := s.Claim(ctx, k2, "fp", t0.Add(ttl), lease, ttl); c.Claimed || c.Existing.State != idempotency.Completed {
@@ -228,4 +251,6 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Optio
 			t.Fatalf("%d of 50 concurrent claims won, want exactly 1", wins.Load())
 		}
 	})
+
+	runMarkTx(t, newHarness)
 }

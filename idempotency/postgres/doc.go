@@ -2,6 +2,12 @@
 // [pgxpool.Pool]. Every process sharing the database shares the keys, so a
 // key claimed by one replica is in flight for all of them.
 //
+//	store, err := postgres.New(pool, postgres.Config{}) // table rebound_idempotency
+//	...
+//	err = store.Migrate(ctx) // at every start
+//
+// The pool stays the caller's: [Store.Close] does not close it.
+//
 // # Schema
 //
 // [Store.Migrate] creates one table (Config.Table, default
@@ -44,5 +50,6 @@
 // precision, and read back in UTC.
 //
 // An expired key may be claimed again at once, but its row stays in the
-// table until [Store.Reap] deletes it: run Reap periodically.
+// table until [Store.Reap] deletes it: run an [idempotency.Reaper], which
+// calls Reap periodically, as the package example does.
 package postgres

@@ -8,13 +8,16 @@ import (
 	"hash/fnv"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/idempotency/internal/token"
 )
 
 // DefaultTable is the table a Store uses when Config.Table is empty.
@@ -25,7 +28,8 @@ type Config struct {
 	// Table names the table of keys: a lower-case SQL identifier of at
 	// most 48 bytes, optionally qualified by a schema ("app.idem").
 	// Migrate also creates Table+"_schema_version" and an index named
-	// Table+"_expires_at_idx". Default DefaultTable.
+	// Table+"_expires_at_idx". Default DefaultTable,
+	// "rebound_idempotency", in the search_path's first schema.
 	Table string
 }
 
@@ -46,8 +50,12 @@ var _ idempotency.Store = (*Store)(nil)
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
 
-// New returns a Store that keeps its keys in pool's database. Call
-// Migrate once before use to create the table.
+// New returns a Store that keeps its keys in pool's database. It checks
+// cfg, without a round trip: an invalid field is a *rebound.ConfigError
+// that names it. Call Migrate once before use to create the table.
+//
+// The pool stays the caller's: the Store does not close it, and Close
+// leaves it open. Close the pool after the Store's last use.
 func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("idempotency/postgres: New needs a pool")
@@ -60,7 +68,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		schema, name = "", cfg.Table
 	}
 	if !identRE.MatchString(name) || (qualified && !identRE.MatchString(schema)) {
-		return nil, fmt.Errorf("idempotency/postgres: Config.Table %q is not a lower-case identifier of at most 48 bytes, optionally schema-qualified", cfg.Table)
+		return nil, &rebound.ConfigError{Field: "idempotency/postgres.Config.Table", Problem: "want a lower-case SQL identifier of at most 48 bytes, optionally schema-qualified, got " + strconv.Quote(cfg.Table)}
 	}
 	ident := func(n string) string {
 		if qualified {
@@ -68,6 +76,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		}
 		return pgx.Identifier{n}.Sanitize()
 	}
+	// The seed names the package as it was called when the lock was
+	// introduced. It must not change: processes of an older release
+	// migrating the same table must take the same lock.
 	h := fnv.New64a()
 	h.Write([]byte("rebound/idempotency/pgstore:" + cfg.Table))
 	s := &Store{
@@ -116,6 +127,11 @@ WHERE NOT EXISTS (SELECT 1 FROM ins) AND cur.expires_at > $6 AND (cur.state = 2 
 	return s, nil
 }
 
+// Close releases what the Store holds of its own, which today is nothing,
+// and returns nil; it is there so that every store closes the same way.
+// It does not close the pool, which is the caller's.
+func (s *Store) Close() error { return nil }
+
 // claimAttempts bounds Claim's loop: the claim statement returns no row
 // only when a concurrent claimer's row appeared after its snapshot, and the
 // follow-up read misses only when that row was released or reaped in
@@ -126,7 +142,7 @@ const claimAttempts = 3
 // claims the key or returns the existing record.
 func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Time, lease, ttl time.Duration) (idempotency.Claim, error) {
 	for range claimAttempts {
-		token := idempotency.NewToken()
+		tok := token.New()
 		var (
 			claimed bool
 			state   int16
@@ -134,7 +150,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Tim
 			header  []byte
 		)
 		r := idempotency.Record{Key: key}
-		err := s.pool.QueryRow(ctx, s.claim, key, fingerprint, token, now.Add(lease), now.Add(ttl), now).
+		err := s.pool.QueryRow(ctx, s.claim, key, fingerprint, tok, now.Add(lease), now.Add(ttl), now).
 			Scan(&claimed, &r.Token, &r.Fingerprint, &state, &r.LockedUntil, &r.ExpiresAt, &status, &header, &r.Response.Body)
 		if err == nil {
 			if claimed {

@@ -2,29 +2,27 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for MarkTx
 
+	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/idempotency/idempotencytest"
+	"github.com/rebound-go/rebound/idempotency/internal/token"
 	"github.com/rebound-go/rebound/idempotency/postgres"
+	"github.com/rebound-go/rebound/internal/pgtest"
 )
 
-// testURL returns the database of REBOUND_TEST_POSTGRES, or skips t.
 func testURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("REBOUND_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
-			"(postgres://postgres@127.0.0.1:5432/test?sslmode=disable), to run the PostgreSQL store's tests")
-	}
-	return url
+	return pgtest.URL(t, "run the PostgreSQL store's tests")
 }
 
 func testPool(t testing.TB) *pgxpool.Pool {
@@ -40,7 +38,7 @@ func testPool(t testing.TB) *pgxpool.Pool {
 // uniqueTable returns a table name of this run's own, and drops the table
 // and its version table when t ends.
 func uniqueTable(t testing.TB, pool *pgxpool.Pool) string {
-	table := "rebound_idem_test_" + idempotency.NewToken()[:12]
+	table := "rebound_idem_test_" + token.New()[:12]
 	t.Cleanup(func() {
 		_, err := pool.Exec(context.Background(), `DROP TABLE IF EXISTS `+table+`, `+table+`_schema_version`)
 		if err != nil {
@@ -57,15 +55,41 @@ func testStore(t testing.TB) (*postgres.Store, *pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return s, pool, table
 }
 
+// Each subtest gets a schema of its own, holding the store's table (the
+// default one) and, for MarkTx, the suite's tables, reached through a
+// database/sql handle on the same schema.
 func TestConformance(t *testing.T) {
-	s, _, _ := testStore(t)
-	idempotencytest.Run(t, func(*testing.T) idempotency.Store { return s }, idempotencytest.Options{})
+	url := testURL(t)
+	idempotencytest.Run(t, func(t *testing.T) idempotencytest.Harness {
+		ctx := context.Background()
+		_, dsn := pgtest.Schema(t, url, "rebound_idem_test_")
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		s, err := postgres.New(pool, postgres.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return idempotencytest.Harness{Store: s, DB: db}
+	})
 }
 
 func TestMigrateTwiceRecordsOneVersion(t *testing.T) {
@@ -118,13 +142,9 @@ func TestMigrateRefusesANewerSchema(t *testing.T) {
 }
 
 func TestSchemaQualifiedTable(t *testing.T) {
+	schema, _ := pgtest.Schema(t, testURL(t), "rebound_idem_schema_")
 	pool := testPool(t)
 	ctx := context.Background()
-	schema := "rebound_idem_schema_" + idempotency.NewToken()[:12]
-	if _, err := pool.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`) })
 	s, err := postgres.New(pool, postgres.Config{Table: schema + ".keys"})
 	if err != nil {
 		t.Fatal(err)
@@ -157,8 +177,9 @@ func TestNewValidatesTheTable(t *testing.T) {
 	}
 	for _, table := range []string{"Keys", "1keys", "a.b.c", "keys;drop", `"keys"`, ".keys", "app.", strings.Repeat("k", 49)} {
 		_, err := postgres.New(pool, postgres.Config{Table: table})
-		if err == nil || !strings.Contains(err.Error(), "Config.Table") {
-			t.Errorf("Table %q: %v, want an error naming Config.Table", table, err)
+		var ce *rebound.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "idempotency/postgres.Config.Table" {
+			t.Errorf("Table %q: %v, want a *rebound.ConfigError naming idempotency/postgres.Config.Table", table, err)
 		}
 	}
 	if _, err := postgres.New(nil, postgres.Config{}); err == nil {
@@ -194,5 +215,19 @@ func BenchmarkClaim(b *testing.B) {
 		if _, err := s.Claim(ctx, fmt.Sprint("k", i), "fp", now, time.Minute, time.Hour); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Close leaves the pool, which is the caller's, open; closing twice is
+// fine.
+func TestCloseLeavesThePoolOpen(t *testing.T) {
+	s, pool, _ := testStore(t)
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if err := pool.Ping(context.Background()); err != nil {
+		t.Fatalf("the pool after Close: %v", err)
 	}
 }

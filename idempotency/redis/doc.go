@@ -1,15 +1,21 @@
-// Package redis is an idempotency.Store on Redis, through
+// Package redis is an [idempotency.Store] on Redis, through
 // github.com/redis/go-redis/v9. It lets every process of a service share
-// idempotency keys: the HTTP middleware's, or idempotency.Once's.
+// idempotency keys: the HTTP middleware's, or [idempotency.Once]'s.
 //
-//	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-//	store := redis.New(client, redis.Options{})
+// Since this package is named redis too, import go-redis under another
+// name:
 //
-// The Store is safe for concurrent use. It does not own the client.
+//	import goredis "github.com/redis/go-redis/v9"
+//
+//	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
+//	store, err := redis.New(client, redis.Config{})
+//
+// The Store is safe for concurrent use. The client stays the caller's:
+// [Store.Close] does not close it.
 //
 // # Data layout
 //
-// Each idempotency key is one Redis hash, named Options.Prefix followed by
+// Each idempotency key is one Redis hash, named Config.Prefix followed by
 // the key ("rebound:idem:" by default), with these fields:
 //
 //	fingerprint   the request fingerprint given to Claim
@@ -35,7 +41,7 @@
 // its lease, replaces it with a new in-flight record under the caller's
 // token; otherwise it returns the record as it is. Extend, Complete and
 // Release act only while the hash is in flight under the caller's token,
-// and otherwise report idempotency.ErrLeaseLost.
+// and otherwise report [idempotency.ErrLeaseLost].
 //
 // # Time
 //
@@ -54,7 +60,7 @@
 // # Redis Cluster
 //
 // Each record is one key and each script touches only that key, so the
-// Store works on Redis Cluster through a *redis.ClusterClient, with the
+// Store works on Redis Cluster through a go-redis ClusterClient, with the
 // records spread over the slots. A Prefix holding a hash tag, such as
 // "{idem}:", puts them all in one slot instead.
 package redis

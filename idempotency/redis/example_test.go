@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -11,11 +12,16 @@ import (
 	"github.com/rebound-go/rebound/idempotency/redis"
 )
 
-// This example needs a Redis server, so it is compiled but not run.
+// Every process sharing the Redis server sends invoice 42 once. (Not run:
+// it needs a Redis server.)
 func Example() {
 	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:6379"})
-	defer client.Close()
-	store := redis.New(client, redis.Options{Prefix: "billing:idem:"})
+	defer client.Close() // after the store's Close, which leaves it open
+	store, err := redis.New(client, redis.Config{Prefix: "billing:idem:"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
 
 	ran, err := idempotency.Once(context.Background(), store, "invoice-42", idempotency.OnceOptions{TTL: 7 * 24 * time.Hour},
 		func(ctx context.Context) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/idempotency/internal/token"
 	"github.com/rebound-go/rebound/idempotency/redis"
 )
 
@@ -17,7 +18,7 @@ import (
 // the TTL plus a minute's slack that Complete renews and Release drops.
 func TestLayout(t *testing.T) {
 	client, prefix := testClient(t)
-	s := redis.New(client, redis.Options{Prefix: prefix})
+	s := newStore(t, client, redis.Config{Prefix: prefix})
 	ctx := context.Background()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 123456789, time.UTC)
 
@@ -91,7 +92,7 @@ func equalMaps(a, b map[string]string) bool {
 // nanoseconds) would get wrong, including at instants before 1970.
 func TestNanosecondBoundaries(t *testing.T) {
 	client, prefix := testClient(t)
-	s := redis.New(client, redis.Options{Prefix: prefix})
+	s := newStore(t, client, redis.Config{Prefix: prefix})
 	ctx := context.Background()
 	const lease, ttl = 10 * time.Second, time.Hour
 	for _, now := range []time.Time{
@@ -127,13 +128,13 @@ func TestNanosecondBoundaries(t *testing.T) {
 	}
 }
 
-// TestDefaultPrefix checks that the zero Options put keys under
+// TestDefaultPrefix checks that the zero Config puts keys under
 // "rebound:idem:".
 func TestDefaultPrefix(t *testing.T) {
 	client, _ := testClient(t)
-	s := redis.New(client, redis.Options{})
+	s := newStore(t, client, redis.Config{})
 	ctx := context.Background()
-	key := "default-prefix-test-" + idempotency.NewToken()
+	key := "default-prefix-test-" + token.New()
 	t.Cleanup(func() { client.Del(ctx, redis.DefaultPrefix+key) })
 	c, err := s.Claim(ctx, key, "fp", time.Now(), time.Second, time.Minute)
 	if err != nil || !c.Claimed {
@@ -148,7 +149,7 @@ func TestDefaultPrefix(t *testing.T) {
 // is an error, not a claim or a lost lease.
 func TestWrongType(t *testing.T) {
 	client, prefix := testClient(t)
-	s := redis.New(client, redis.Options{Prefix: prefix})
+	s := newStore(t, client, redis.Config{Prefix: prefix})
 	ctx := context.Background()
 	client.Set(ctx, prefix+"str", "x", time.Minute)
 	if c, err := s.Claim(ctx, "str", "fp", time.Now(), time.Second, time.Minute); err == nil {
@@ -161,7 +162,7 @@ func TestWrongType(t *testing.T) {
 
 func BenchmarkClaimComplete(b *testing.B) {
 	client, prefix := testClient(b)
-	s := redis.New(client, redis.Options{Prefix: prefix})
+	s := newStore(b, client, redis.Config{Prefix: prefix})
 	ctx := context.Background()
 	resp := idempotency.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"ok":true}`)}
 	now := time.Now()

@@ -17,7 +17,7 @@ import (
 // ErrInFlight; once it is done, Once reports the key as done.
 func TestOnce(t *testing.T) {
 	client, prefix := testClient(t)
-	store := redis.New(client, redis.Options{Prefix: prefix})
+	store := newStore(t, client, redis.Config{Prefix: prefix})
 	ctx := context.Background()
 	const n = 50
 
@@ -85,7 +85,7 @@ func TestOnce(t *testing.T) {
 // the next Once runs fn again.
 func TestOnceFailureReleases(t *testing.T) {
 	client, prefix := testClient(t)
-	store := redis.New(client, redis.Options{Prefix: prefix})
+	store := newStore(t, client, redis.Config{Prefix: prefix})
 	ctx := context.Background()
 	errBoom := errors.New("boom")
 

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -9,9 +10,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/idempotency/internal/token"
 )
 
-// DefaultPrefix is the key prefix when Options.Prefix is empty.
+// DefaultPrefix is the key prefix when Config.Prefix is empty.
 const DefaultPrefix = "rebound:idem:"
 
 // slack is added to a record's time to live for its native Redis expiry,
@@ -20,9 +22,10 @@ const DefaultPrefix = "rebound:idem:"
 // by the callers' clocks.
 const slack = time.Minute
 
-// Options configures a Store. The zero value means the defaults.
-type Options struct {
-	// Prefix is put before every key. Default "rebound:idem:". On Redis
+// Config configures a Store. Its zero value means the defaults.
+type Config struct {
+	// Prefix is put before every key: any string, since Redis keys are
+	// binary-safe. Default DefaultPrefix, "rebound:idem:". On Redis
 	// Cluster a prefix with a hash tag, such as "{idem}:", puts every
 	// record in one slot; without one, records spread over the cluster.
 	Prefix string
@@ -36,28 +39,39 @@ type Store struct {
 
 var _ idempotency.Store = (*Store)(nil)
 
-// New returns a Store keeping its records in client, a *goredis.Client,
-// *goredis.ClusterClient, *goredis.Ring or failover client. The Store does not
-// own client: closing it is the caller's business.
-func New(client goredis.UniversalClient, opts Options) *Store {
-	if opts.Prefix == "" {
-		opts.Prefix = DefaultPrefix
+// New returns a Store keeping its records in client: a go-redis Client,
+// ClusterClient, Ring or failover client. It sends nothing to Redis. Every
+// Config is valid; New fails only without a client.
+//
+// The client stays the caller's: the Store does not close it, and Close
+// leaves it open. Close the client after the Store's last use.
+func New(client goredis.UniversalClient, cfg Config) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("idempotency/redis: New needs a client")
 	}
-	return &Store{client: client, prefix: opts.Prefix}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	return &Store{client: client, prefix: cfg.Prefix}, nil
 }
+
+// Close releases what the Store holds of its own, which today is nothing,
+// and returns nil; it is there so that every store closes the same way.
+// It does not close the client, which is the caller's.
+func (s *Store) Close() error { return nil }
 
 // Claim implements idempotency.Store.
 func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Time, lease, ttl time.Duration) (idempotency.Claim, error) {
-	token := idempotency.NewToken()
+	tok := token.New()
 	res, err := claimScript.Run(ctx, s.client, []string{s.prefix + key},
-		fingerprint, token, formatTime(now), formatTime(now.Add(lease)), formatTime(now.Add(ttl)), expiryMillis(ttl),
+		fingerprint, tok, formatTime(now), formatTime(now.Add(lease)), formatTime(now.Add(ttl)), expiryMillis(ttl),
 	).Result()
 	if err != nil {
 		return idempotency.Claim{}, fmt.Errorf("idempotency/redis: claim %q: %w", key, err)
 	}
 	switch res := res.(type) {
 	case int64:
-		return idempotency.Claim{Claimed: true, Token: token}, nil
+		return idempotency.Claim{Claimed: true, Token: tok}, nil
 	case []any:
 		r, err := decodeRecord(key, res)
 		if err != nil {

@@ -7,8 +7,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/idempotency/idempotencytest"
+	"github.com/rebound-go/rebound/idempotency/internal/token"
 	"github.com/rebound-go/rebound/idempotency/redis"
 )
 
@@ -27,7 +27,7 @@ func testClient(tb testing.TB) (*goredis.Client, string) {
 		_ = client.Close()
 		tb.Fatalf("REBOUND_TEST_REDIS=%s: %v", addr, err)
 	}
-	prefix := "rebound-test:" + idempotency.NewToken() + ":"
+	prefix := "rebound-test:" + token.New() + ":"
 	tb.Cleanup(func() {
 		defer client.Close()
 		iter := client.Scan(ctx, 0, prefix+"*", 100).Iterator()
@@ -48,9 +48,43 @@ func testClient(tb testing.TB) (*goredis.Client, string) {
 	return client, prefix
 }
 
+// newStore returns a Store on client, closed when tb ends.
+func newStore(tb testing.TB, client goredis.UniversalClient, cfg redis.Config) *redis.Store {
+	tb.Helper()
+	s, err := redis.New(client, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Each subtest gets a key prefix of its own. Redis has no MarkTx: the
+// harness has no DB.
 func TestConformance(t *testing.T) {
+	idempotencytest.Run(t, func(t *testing.T) idempotencytest.Harness {
+		client, prefix := testClient(t)
+		return idempotencytest.Harness{Store: newStore(t, client, redis.Config{Prefix: prefix}), NativeExpiry: true}
+	})
+}
+
+func TestNewNeedsAClient(t *testing.T) {
+	if _, err := redis.New(nil, redis.Config{}); err == nil {
+		t.Fatal("New(nil) succeeded")
+	}
+}
+
+// Close leaves the client, which is the caller's, open; closing twice is
+// fine.
+func TestCloseLeavesTheClientOpen(t *testing.T) {
 	client, prefix := testClient(t)
-	idempotencytest.Run(t, func(*testing.T) idempotency.Store {
-		return redis.New(client, redis.Options{Prefix: prefix})
-	}, idempotencytest.Options{NativeExpiry: true})
+	s := newStore(t, client, redis.Config{Prefix: prefix})
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if err := client.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("the client after Close: %v", err)
+	}
 }

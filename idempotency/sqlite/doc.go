@@ -3,6 +3,14 @@
 // (no cgo), which the caller imports and opens; the package itself imports
 // no driver. The processes that share the database file share the keys.
 //
+//	store, err := sqlite.New(db, sqlite.Config{}) // table rebound_idempotency
+//	...
+//	err = store.Migrate(ctx) // at every start
+//
+// The database stays the caller's: [Store.Close] does not close it. The
+// same database can hold the table of [idempotency.MarkTx], so that a
+// consumer marks a message in the transaction of its effect.
+//
 // # Opening the database
 //
 // Open a file, in WAL mode and with a busy timeout:
@@ -69,5 +77,6 @@
 // Times are stored as Unix nanoseconds, exactly, and read back in UTC.
 //
 // An expired key may be claimed again at once, but its row stays in the
-// table until [Store.Reap] deletes it: run Reap periodically.
+// table until [Store.Reap] deletes it: run an [idempotency.Reaper], which
+// calls Reap periodically.
 package sqlite

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
+	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
+	"github.com/rebound-go/rebound/idempotency/internal/token"
 )
 
 // DefaultTable is the table a Store uses when Config.Table is empty.
@@ -19,7 +22,8 @@ const DefaultTable = "rebound_idempotency"
 type Config struct {
 	// Table names the table of keys: a lower-case SQL identifier of at
 	// most 48 bytes. Migrate also creates Table+"_schema_version" and an
-	// index named Table+"_expires_at_idx". Default DefaultTable.
+	// index named Table+"_expires_at_idx". Default DefaultTable,
+	// "rebound_idempotency".
 	Table string
 }
 
@@ -40,9 +44,13 @@ var _ idempotency.Store = (*Store)(nil)
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
 
 // New returns a Store that keeps its keys in db, a SQLite database opened
-// in WAL mode with a busy timeout (see the package doc). Call Migrate once
-// before use to create the table. The Store does not own db: close it
-// after the last use.
+// in WAL mode with a busy timeout (see the package doc). It checks cfg,
+// without touching the database: an invalid field is a
+// *rebound.ConfigError that names it. Call Migrate once before use to
+// create the table.
+//
+// The database stays the caller's: the Store does not close it, and Close
+// leaves it open. Close db after the Store's last use.
 func New(db *sql.DB, cfg Config) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("idempotency/sqlite: New needs a database")
@@ -51,7 +59,7 @@ func New(db *sql.DB, cfg Config) (*Store, error) {
 		cfg.Table = DefaultTable
 	}
 	if !identRE.MatchString(cfg.Table) {
-		return nil, fmt.Errorf("idempotency/sqlite: Config.Table %q is not a lower-case identifier of at most 48 bytes", cfg.Table)
+		return nil, &rebound.ConfigError{Field: "idempotency/sqlite.Config.Table", Problem: "want a lower-case SQL identifier of at most 48 bytes, got " + strconv.Quote(cfg.Table)}
 	}
 	t := `"` + cfg.Table + `"`
 	s := &Store{db: db, name: cfg.Table, table: t, versions: `"` + cfg.Table + `_schema_version"`}
@@ -75,6 +83,11 @@ RETURNING token`
 	return s, nil
 }
 
+// Close releases what the Store holds of its own, which today is nothing,
+// and returns nil; it is there so that every store closes the same way.
+// It does not close the database, which is the caller's.
+func (s *Store) Close() error { return nil }
+
 // claimAttempts bounds the INSERT-then-SELECT loop of Claim: the SELECT
 // misses only when the key was released or reaped between the two
 // statements, which a retry resolves.
@@ -83,9 +96,9 @@ const claimAttempts = 3
 // Claim implements idempotency.Store.
 func (s *Store) Claim(ctx context.Context, key, fingerprint string, now time.Time, lease, ttl time.Duration) (idempotency.Claim, error) {
 	for range claimAttempts {
-		token := idempotency.NewToken()
+		tok := token.New()
 		var got string
-		err := s.db.QueryRowContext(ctx, s.claim, key, fingerprint, token, nanos(now.Add(lease)), nanos(now.Add(ttl)), nanos(now)).Scan(&got)
+		err := s.db.QueryRowContext(ctx, s.claim, key, fingerprint, tok, nanos(now.Add(lease)), nanos(now.Add(ttl)), nanos(now)).Scan(&got)
 		if err == nil {
 			return idempotency.Claim{Claimed: true, Token: got}, nil
 		}

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/idempotency/idempotencytest"
 	"github.com/rebound-go/rebound/idempotency/sqlite"
@@ -43,15 +45,22 @@ func testStore(t testing.TB, db *sql.DB) *sqlite.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
+// Each subtest gets a database file of its own, which MarkTx's tests use
+// too. MarkTx's INSERT … VALUES ($1, $2, $3) ON CONFLICT (scope, id) DO
+// NOTHING runs as is on modernc.org/sqlite, which binds $N to the Nth
+// argument.
 func TestConformance(t *testing.T) {
-	s := testStore(t, openDB(t))
-	idempotencytest.Run(t, func(*testing.T) idempotency.Store { return s }, idempotencytest.Options{})
+	idempotencytest.Run(t, func(t *testing.T) idempotencytest.Harness {
+		db := openDB(t)
+		return idempotencytest.Harness{Store: testStore(t, db), DB: db}
+	})
 }
 
 func TestJournalModeIsWAL(t *testing.T) {
@@ -124,8 +133,9 @@ func TestNewValidatesTheTable(t *testing.T) {
 	}
 	for _, table := range []string{"Keys", "1keys", "main.keys", "keys;drop", `"keys"`, strings.Repeat("k", 49)} {
 		_, err := sqlite.New(db, sqlite.Config{Table: table})
-		if err == nil || !strings.Contains(err.Error(), "Config.Table") {
-			t.Errorf("Table %q: %v, want an error naming Config.Table", table, err)
+		var ce *rebound.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "idempotency/sqlite.Config.Table" {
+			t.Errorf("Table %q: %v, want a *rebound.ConfigError naming idempotency/sqlite.Config.Table", table, err)
 		}
 	}
 	if _, err := sqlite.New(nil, sqlite.Config{}); err == nil {
@@ -179,5 +189,20 @@ func BenchmarkClaim(b *testing.B) {
 		if _, err := s.Claim(ctx, fmt.Sprint("k", i), "fp", now, time.Minute, time.Hour); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Close leaves the database, which is the caller's, open; closing twice is
+// fine.
+func TestCloseLeavesTheDatabaseOpen(t *testing.T) {
+	db := openDB(t)
+	s := testStore(t, db)
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if err := db.Ping(); err != nil {
+		t.Fatalf("the database after Close: %v", err)
 	}
 }

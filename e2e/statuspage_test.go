@@ -1,15 +1,14 @@
-package statuspage
+package e2e
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,9 +16,6 @@ import (
 
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"github.com/rebound-go/rebound"
-	"github.com/rebound-go/rebound/outbox"
 )
 
 // chromium returns the path of a Chromium or Chrome binary. Without one
@@ -40,25 +36,32 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// switchReceiver records deliveries and answers 500 until told to accept.
+// headerID is the Standard Webhooks header that carries a message's ID.
+const headerID = "webhook-id"
+
+// switchReceiver is the relay's loopback receiver. At /orders it records
+// deliveries and answers 500 until told to accept; at /payments it
+// answers 503, always: payments is down.
 type switchReceiver struct {
 	mu     sync.Mutex
 	accept bool
 	got    []string // webhook-id of the accepted deliveries
 	bodies []string
-	tries  int
 }
 
 func (rc *switchReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if r.URL.Path != "/orders" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	rc.tries++
 	if !rc.accept {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	rc.got = append(rc.got, r.Header.Get(outbox.HeaderID))
+	rc.got = append(rc.got, r.Header.Get(headerID))
 	rc.bodies = append(rc.bodies, string(body))
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -87,95 +90,56 @@ func eventually(ctx context.Context, t *testing.T, what string, cond func() bool
 	}
 }
 
-// TestBrowserReplaysADeadLetter drives the page in headless Chromium: a
-// message goes dead at a failing receiver, the page (after signing in
-// through the form) shows it, and its replay button, once confirmed,
-// delivers it. On the way it checks that the page counts the messages
-// waiting on an open breaker and says whose numbers are whose.
+// relayConfig is the relay's configuration in the browser test. orders
+// gets one attempt, so the receiver's first 500 kills its message. Three
+// failures in a row open a destination's breaker (orders fails once, so
+// its breaker stays closed), and an open breaker stays open for an hour,
+// so that no probe gets through while the test looks at it.
+const relayConfig = `db: sqlite:%s
+listen: 127.0.0.1:0
+log: {format: json}
+allow_addresses: [127.0.0.0/8]
+relay:
+  poll_interval: 20ms
+  breaker: {consecutive_failures: 3, open_for: 1h}
+destinations:
+  orders: {url: %[2]s/orders, timeout: 5s, retry: {max_attempts: 1}}
+  invoices: {url: %[2]s/invoices}
+  payments: {url: %[2]s/payments}
+`
+
+// TestBrowserReplaysADeadLetter drives the status page of a running
+// `rebound relay` in headless Chromium: a message goes dead at a failing
+// receiver, the page (after signing in through the form) shows it, and
+// its replay button, once confirmed, delivers it. On the way it checks
+// that the page counts the messages waiting on an open breaker and says
+// whose numbers are whose.
 func TestBrowserReplaysADeadLetter(t *testing.T) {
 	bin := chromium(t)
+	reboundBinary(t) // built before the test's clock starts
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	o := newOutbox(t)
 	rc := &switchReceiver{}
 	recv := httptest.NewServer(rc)
-	defer recv.Close()
-	sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
-		Destinations: map[string]outbox.Destination{"orders": {URL: recv.URL + "/hooks", Timeout: 5 * time.Second}},
-		Addresses:    outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	activity := NewActivity()
-	// Breakers stay open for an hour: the test's open breaker must not
-	// let a probe through.
-	breakers, err := rebound.NewBreakers(rebound.BreakerConfig{OpenFor: time.Hour}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	relay, err := outbox.NewRelay(outbox.RelayConfig{
-		Store:        o.store,
-		Sender:       sender,
-		PollInterval: 20 * time.Millisecond,
-		Breakers:     breakers,
-		Observer:     activity,
-		Logger:       slog.New(slog.DiscardHandler),
-		// One attempt: the first 500 kills the message.
-		Destinations: map[string]outbox.DestinationPolicy{"orders": {MaxAttempts: 1}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := relay.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := relay.Stop(stopCtx); err != nil {
-			t.Errorf("stopping the relay: %v", err)
-		}
-	}()
+	t.Cleanup(recv.Close) // after the relay stops
+	r := startRelay(t, fmt.Sprintf(relayConfig, filepath.Join(t.TempDir(), "rebound.db"), recv.URL),
+		"REBOUND_ADMIN_TOKENS="+adminToken)
 
-	id := o.enqueue(t, outbox.Message{Destination: "orders", Payload: []byte(`{"order":42}`)})[0]
-	eventually(ctx, t, "the message to go dead", func() bool { return o.state(t, id) == outbox.Dead })
+	id := r.enqueue(t, "orders", `{"order":42}`)
+	eventually(ctx, t, "the message to go dead", func() bool { return r.state(t, id) == "dead" })
 
-	// payments is down: its breaker is open, and the relay holds back the
-	// three messages that wait for it.
-	payments := breakers.Get("payments")
-	for range payments.Config().ConsecutiveFailures {
-		done, err := payments.Allow()
-		if err != nil {
-			t.Fatal(err)
-		}
-		done(errors.New("connection refused"))
+	// payments is down: its three messages fail, which opens its breaker,
+	// and the relay holds them back.
+	for range 3 {
+		r.enqueue(t, "payments", `{}`)
 	}
-	if payments.State() != rebound.Open {
-		t.Fatalf("the payments breaker is %v, want open", payments.State())
-	}
-	o.enqueue(t, outbox.Message{Destination: "payments"}, outbox.Message{Destination: "payments"}, outbox.Message{Destination: "payments"})
-
-	h, err := New(Config{
-		Store:        o.store,
-		Activity:     activity,
-		Breakers:     breakers,
-		Destinations: []string{"orders", "invoices"},
-		Instance:     "relay-1",
-		Tokens:       testTokens(t),
-		Logger:       slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	site := httptest.NewServer(h)
-	defer site.Close()
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
 		chromedp.DisableGPU,
+		chromedp.Flag("disable-component-update", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)...)
@@ -210,10 +174,10 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 	}()
 
 	// Unauthenticated, the page sends the browser to the login form.
-	if err := chromedp.Do(browser, chromedp.Navigate(site.URL+"/")); err != nil {
+	if err := chromedp.Do(browser, chromedp.Navigate(r.url+"/")); err != nil {
 		t.Fatalf("opening the page: %v", err)
 	}
-	if loc, err := chromedp.Run(browser, chromedp.Location()); err != nil || loc != site.URL+"/login" {
+	if loc, err := chromedp.Run(browser, chromedp.Location()); err != nil || loc != r.url+"/login" {
 		t.Fatalf("location = %q (%v), want the login form", loc, err)
 	}
 	if err := chromedp.Do(browser,
@@ -258,12 +222,17 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 		text, _ := chromedp.Run(browser, chromedp.Text(chromedp.CSS(`#destinations tr[data-destination="payments"]`)))
 		t.Errorf("the payments row does not show 3 messages waiting on the open breaker (%v):\n%s", err, text)
 	}
-	// The page says whose numbers are whose.
+	// The page says whose numbers are whose; the relay names itself by
+	// its host name.
+	relayName := "this relay"
+	if host, err := os.Hostname(); err == nil && host != "" {
+		relayName += " (" + host + ")"
+	}
 	scope, err := chromedp.Run(browser, chromedp.Text(chromedp.ID("scope")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"whole outbox's, from the store", "failure rates, breakers and the chart are those of this relay (relay-1) alone"} {
+	for _, want := range []string{"whole outbox's, from the store", "failure rates, breakers and the chart are those of " + relayName + " alone"} {
 		if !strings.Contains(scope, want) {
 			t.Errorf("the page's scope note %q lacks %q", scope, want)
 		}
@@ -292,7 +261,7 @@ func TestBrowserReplaysADeadLetter(t *testing.T) {
 	if len(got) != 1 || got[0] != id || bodies[0] != `{"order":42}` {
 		t.Errorf("the receiver accepted %v %q, want %s once", got, bodies, id)
 	}
-	eventually(ctx, t, "the store to record the message sent", func() bool { return o.state(t, id) == outbox.Sent })
+	eventually(ctx, t, "the store to record the message sent", func() bool { return r.state(t, id) == "sent" })
 
 	mu.Lock()
 	if len(asked) != 1 || !strings.Contains(asked[0], "Replay message "+id) {

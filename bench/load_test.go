@@ -18,7 +18,7 @@ import (
 	"github.com/rebound-go/rebound/internal/config"
 	"github.com/rebound-go/rebound/internal/daemon"
 	"github.com/rebound-go/rebound/internal/pgtest"
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // loadGate turns on the sustained-load benchmark: it runs for minutes.
@@ -56,7 +56,7 @@ type loadReceiver struct {
 
 func (rc *loadReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
-	id := r.Header.Get(outbox.HeaderID)
+	id := r.Header.Get(webhook.HeaderID)
 	rc.mu.Lock()
 	p := rc.phase
 	rc.seen[id]++

@@ -17,6 +17,7 @@ import (
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
 	"github.com/rebound-go/rebound/outbox/sqlite"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // rebound's side: a Relay at its defaults (RelayConfig{Store, Sender} and
@@ -36,7 +37,7 @@ func newRelay(tb testing.TB, cfg outboxConfig, store outbox.Store, url string, l
 	}
 	sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
 		Destinations: map[string]outbox.Destination{destination: {URL: url}},
-		Addresses:    outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Addresses:    webhook.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // river's side: a job per message whose worker makes the same HTTP POST as
@@ -53,9 +54,9 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[webhookArgs]) e
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", job.Args.ID)
-	req.Header.Set(outbox.HeaderID, job.Args.ID)
-	req.Header.Set(outbox.HeaderTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
-	req.Header.Set(outbox.HeaderAttempt, strconv.Itoa(job.Attempt))
+	req.Header.Set(webhook.HeaderID, job.Args.ID)
+	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
+	req.Header.Set(webhook.HeaderAttempt, strconv.Itoa(job.Attempt))
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return err
@@ -79,10 +80,10 @@ func (w *webhookWorker) NextRetry(*river.Job[webhookArgs]) time.Time {
 
 // webhookClient is outbox.WebhookSender's default client (the guarded
 // dialer, loopback allowed; no proxy, no redirects, up to
-// outbox.DefaultMaxIdleConnsPerHost idle connections per host), so that
+// webhook.DefaultMaxIdleConnsPerHost idle connections per host), so that
 // river's worker sends exactly as rebound's relay does.
 func webhookClient() *http.Client {
-	return outbox.NewClient(outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	return webhook.NewClient(webhook.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 }
 
 // riverSystem is river on PostgreSQL through riverpgxv5, its tables

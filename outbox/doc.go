@@ -108,9 +108,11 @@
 // # Webhooks
 //
 // The WebhookSender signs deliveries with Standard Webhooks signatures
-// (Sign, and Verify for receivers) and dials through an SSRF guard
-// (AddressPolicy) that refuses loopback, private, link-local, metadata and
-// other reserved addresses after DNS resolution, unless allowed.
+// (webhook.Sign; receivers check them with webhook.VerifyRequest) and
+// dials through an SSRF guard (webhook.AddressPolicy) that refuses
+// loopback, private, link-local, metadata and other reserved addresses
+// after DNS resolution, unless allowed. Package webhook holds all of this
+// and imports nothing of the outbox, so a receiver needs only it.
 //
 // # Stopping
 //

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // An order and its "order created" event are written in one transaction;
@@ -38,12 +39,12 @@ func Example() {
 	_, _ = db.ExecContext(ctx, `CREATE TABLE orders (id TEXT PRIMARY KEY, total INTEGER)`)
 
 	// The receiver: verify the signature, then acknowledge.
-	secret := outbox.NewSecret()
-	key, _ := outbox.ParseSecret(secret)
+	secret := webhook.NewSecret()
+	key, _ := webhook.ParseSecret(secret)
 	got := make(chan string, 1)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := outbox.Verify([][]byte{key}, r.Header, body, time.Now(), 0); err != nil {
+		if err := webhook.Verify([][]byte{key}, r.Header, body, time.Now(), 0); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
@@ -65,7 +66,7 @@ func Example() {
 	sender, _ := outbox.NewWebhookSender(outbox.WebhookConfig{
 		Destinations: map[string]outbox.Destination{"orders": {URL: receiver.URL, Secrets: []string{secret}}},
 		// The example's receiver is on loopback, which is refused by default.
-		Addresses: outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Addresses: webhook.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 	relay, _ := outbox.NewRelay(outbox.RelayConfig{Store: store, Sender: sender})
 	_ = relay.Start(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // handlerTransport serves requests with a handler in memory, so that a
@@ -124,7 +125,7 @@ func TestRelayPoisonMessagesDoNotHoldHealthyOnes(t *testing.T) {
 				w.WriteHeader(http.StatusInternalServerError)
 				return
 			}
-			id := r.Header.Get(outbox.HeaderID)
+			id := r.Header.Get(webhook.HeaderID)
 			mu.Lock()
 			latency[id] = time.Since(enqueued[id])
 			mu.Unlock()
@@ -256,7 +257,7 @@ func TestRelayPoisonRetriesWaitWhileTheBreakerIsOpen(t *testing.T) {
 			_, _ = b.ReadFrom(r.Body)
 			mu.Lock()
 			defer mu.Unlock()
-			attempt, _ := strconv.Atoi(r.Header.Get(outbox.HeaderAttempt))
+			attempt, _ := strconv.Atoi(r.Header.Get(webhook.HeaderAttempt))
 			if strings.Contains(b.String(), "poison") {
 				poisonTries++
 				if attempt > 1 && breakers.Get("d").State() != rebound.Closed {

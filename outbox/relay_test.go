@@ -19,10 +19,11 @@ import (
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // loopback allows the tests' own receivers.
-var loopback = outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+var loopback = webhook.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
 
 type testOutbox struct {
 	db    *sql.DB
@@ -84,7 +85,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rc.byID == nil {
 		rc.byID = map[string]int{}
 	}
-	id := r.Header.Get(outbox.HeaderID)
+	id := r.Header.Get(webhook.HeaderID)
 	rc.byID[id]++
 	n := rc.byID[id]
 	rc.got = append(rc.got, r)
@@ -177,7 +178,7 @@ func TestRelayDeliversSignedWebhooksOnce(t *testing.T) {
 	rc := &receiver{}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	secret := outbox.NewSecret()
+	secret := webhook.NewSecret()
 	var msgs []outbox.Message
 	for i := 0; i < 50; i++ {
 		msgs = append(msgs, outbox.Message{Destination: "orders", Payload: []byte(`{"order":1}`)})
@@ -186,7 +187,7 @@ func TestRelayDeliversSignedWebhooksOnce(t *testing.T) {
 	startRelay(t, o, outbox.RelayConfig{}, map[string]outbox.Destination{"orders": {URL: srv.URL + "/hooks", Secrets: []string{secret}}})
 	waitFor(t, "50 messages sent", func() bool { return countState(t, o, "orders", outbox.Sent) == 50 })
 
-	key, _ := outbox.ParseSecret(secret)
+	key, _ := webhook.ParseSecret(secret)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.got) != 50 {
@@ -194,12 +195,12 @@ func TestRelayDeliversSignedWebhooksOnce(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i, r := range rc.got {
-		id := r.Header.Get(outbox.HeaderID)
-		if seen[id] || r.Header.Get("Idempotency-Key") != id || r.Header.Get(outbox.HeaderAttempt) != "1" {
+		id := r.Header.Get(webhook.HeaderID)
+		if seen[id] || r.Header.Get("Idempotency-Key") != id || r.Header.Get(webhook.HeaderAttempt) != "1" {
 			t.Fatalf("delivery %d: id %q, headers %v", i, id, r.Header)
 		}
 		seen[id] = true
-		if err := outbox.Verify([][]byte{key}, r.Header, []byte(rc.bodies[i]), time.Now(), 0); err != nil {
+		if err := webhook.Verify([][]byte{key}, r.Header, []byte(rc.bodies[i]), time.Now(), 0); err != nil {
 			t.Fatalf("delivery %d does not verify: %v", i, err)
 		}
 	}

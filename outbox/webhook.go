@@ -13,6 +13,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // Destination is where a WebhookSender delivers a destination's messages.
@@ -32,35 +33,29 @@ type Destination struct {
 // DefaultDeliveryTimeout bounds one delivery when Destination.Timeout is 0.
 const DefaultDeliveryTimeout = 10 * time.Second
 
-// DefaultMaxIdleConnsPerHost is how many idle connections per host the
-// default client of a WebhookSender keeps for reuse (each closes after 90 s
-// unused). A relay makes up to Workers deliveries at once, often to one or
-// a few hosts; with a smaller pool every delivery beyond it dials a new
-// connection and closes it afterwards, which at 100 or 500 workers cost a
-// third of the relay's CPU.
-const DefaultMaxIdleConnsPerHost = 1000
-
 // WebhookConfig configures a WebhookSender.
 type WebhookConfig struct {
 	// Destinations by name (Message.Destination). Required.
 	Destinations map[string]Destination
 	// Addresses guards the default client's dials against SSRF: reserved,
 	// private, loopback and link-local addresses are refused after DNS
-	// resolution unless allowed here.
-	Addresses AddressPolicy
-	// Client sends the requests. Default: a client whose dialer applies
-	// Addresses, with no proxy, no redirects followed, and up to
-	// DefaultMaxIdleConnsPerHost idle connections kept per host. A custom client
-	// is not guarded: give it AddressPolicy.Dialer yourself.
+	// resolution unless allowed here. The zero value refuses them all.
+	Addresses webhook.AddressPolicy
+	// Client sends the requests. Default: webhook.NewClient(Addresses), a
+	// client whose dialer applies Addresses, with no proxy, no redirects
+	// followed, and up to webhook.DefaultMaxIdleConnsPerHost idle
+	// connections kept per host. A custom client is not guarded: give it
+	// webhook.AddressPolicy.Dialer yourself.
 	Client *http.Client
 }
 
 // WebhookSender delivers messages as webhooks: a POST of the payload with
 // Content-Type (the message's, or application/json), Idempotency-Key and
-// webhook-id set to the message ID, webhook-timestamp, webhook-signature,
-// and Webhook-Attempt (the attempt number). Any 2xx is delivered; other
-// answers are classified as reboundhttp classifies them (5xx, 429, 408
-// retried, with Retry-After; other 4xx dead at once).
+// webhook-id set to the message ID, webhook-timestamp, webhook-signature
+// (Standard Webhooks, from webhook.Sign; receivers check it with
+// webhook.VerifyRequest), and Webhook-Attempt (the attempt number). Any
+// 2xx is delivered; other answers are classified as reboundhttp classifies
+// them (5xx, 429, 408 retried, with Retry-After; other 4xx dead at once).
 type WebhookSender struct {
 	dests  map[string]destination
 	client *http.Client
@@ -90,7 +85,7 @@ func NewWebhookSender(cfg WebhookConfig) (*WebhookSender, error) {
 		}
 		dd := destination{Destination: d, url: u}
 		for i, sec := range d.Secrets {
-			k, err := ParseSecret(sec)
+			k, err := webhook.ParseSecret(sec)
 			if err != nil {
 				return nil, &rebound.ConfigError{Field: field + ".Secrets[" + strconv.Itoa(i) + "]", Problem: err.Error()}
 			}
@@ -102,38 +97,14 @@ func NewWebhookSender(cfg WebhookConfig) (*WebhookSender, error) {
 		s.dests[name] = dd
 	}
 	if s.client == nil {
-		s.client = NewClient(cfg.Addresses)
+		s.client = webhook.NewClient(cfg.Addresses)
 	}
 	return s, nil
-}
-
-// NewClient returns the client a WebhookSender uses when WebhookConfig.Client
-// is nil: its dialer applies p after DNS resolution, it uses no proxy (which
-// would hide the real address from the guard), follows no redirects, and
-// keeps up to DefaultMaxIdleConnsPerHost idle connections per host. Give
-// one client to several senders to share its connections.
-func NewClient(p AddressPolicy) *http.Client {
-	dialer := p.Dialer()
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // ErrUnknownDestination: the message names no configured destination. It
 // is a Logic error: the message goes dead at once.
 var ErrUnknownDestination = errors.New("outbox: unknown destination")
-
-// HeaderAttempt carries the attempt number of a delivery.
-const HeaderAttempt = "Webhook-Attempt"
 
 // Send implements Sender.
 func (s *WebhookSender) Send(ctx context.Context, d Delivery) error {
@@ -158,15 +129,15 @@ func (s *WebhookSender) Send(ctx context.Context, d Delivery) error {
 	}
 	now := time.Now()
 	req.Header.Set("Idempotency-Key", d.ID)
-	req.Header.Set(HeaderID, d.ID)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(webhook.HeaderID, d.ID)
+	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	if len(dest.keys) > 0 {
-		req.Header.Set(HeaderSignature, Sign(dest.keys, d.ID, now, d.Payload))
+		req.Header.Set(webhook.HeaderSignature, webhook.Sign(dest.keys, d.ID, now, d.Payload))
 	}
-	req.Header.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
+	req.Header.Set(webhook.HeaderAttempt, strconv.Itoa(d.Attempt))
 	resp, err := s.client.Do(req)
 	if err != nil {
-		var ae *AddressError
+		var ae *webhook.AddressError
 		if errors.As(err, &ae) {
 			return rebound.Permanent(err) // refused by policy: retrying cannot help
 		}

@@ -20,18 +20,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
-// maxBody bounds a delivery's body.
-const maxBody = outbox.MaxPayloadBytes
+// maxBody bounds a delivery's body: the largest an outbox message carries.
+const maxBody = webhook.MaxBodyBytes
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:9000", "address to listen on")
 	secret := flag.String("secret", "", "verify Standard Webhooks signatures with this whsec_ secret")
 	flag.Parse()
 	if *secret != "" {
-		if _, err := outbox.ParseSecret(*secret); err != nil {
+		if _, err := webhook.ParseSecret(*secret); err != nil {
 			fmt.Fprintln(os.Stderr, "receiver: -secret:", err)
 			os.Exit(2)
 		}
@@ -40,11 +40,11 @@ func main() {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	http.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(outbox.HeaderID)
+		id := r.Header.Get(webhook.HeaderID)
 		var body []byte
 		var err error
 		if *secret != "" {
-			body, err = outbox.VerifyRequest(r, *secret)
+			body, err = webhook.VerifyRequest(r, *secret)
 			if err != nil {
 				log.Warn("refused", "id", id, "error", err)
 				http.Error(w, err.Error(), http.StatusUnauthorized)
@@ -70,7 +70,7 @@ func main() {
 		if p.Fail {
 			status = http.StatusInternalServerError
 		}
-		log.Info("delivery", "id", id, "attempt", r.Header.Get(outbox.HeaderAttempt), "repeat", repeat, "answer", status, "distinct", n, "body", string(body))
+		log.Info("delivery", "id", id, "attempt", r.Header.Get(webhook.HeaderAttempt), "repeat", repeat, "answer", status, "distinct", n, "body", string(body))
 		w.WriteHeader(status)
 	})
 	log.Info("receiver listening", "addr", *addr)

@@ -16,7 +16,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // A webhook receiver that verifies each delivery's Standard Webhooks
@@ -42,8 +42,8 @@ func Example_webhookReceiver() {
 		log.Fatal(err)
 	}
 
-	secret := outbox.NewSecret()
-	key, _ := outbox.ParseSecret(secret)
+	secret := webhook.NewSecret()
+	key, _ := webhook.ParseSecret(secret)
 	keys := [][]byte{key}
 
 	receive := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +52,7 @@ func Example_webhookReceiver() {
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if err := outbox.Verify(keys, r.Header, body, time.Now(), 0); err != nil {
+		if err := webhook.Verify(keys, r.Header, body, time.Now(), 0); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
@@ -62,7 +62,7 @@ func Example_webhookReceiver() {
 			return
 		}
 		defer tx.Rollback()
-		isNew, err := idempotency.MarkTx(r.Context(), tx, "payments-webhook", r.Header.Get(outbox.HeaderID))
+		isNew, err := idempotency.MarkTx(r.Context(), tx, "payments-webhook", r.Header.Get(webhook.HeaderID))
 		if err != nil {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
@@ -87,12 +87,12 @@ func Example_webhookReceiver() {
 	deliver := func(sig string) int {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
 		now := time.Now()
-		req.Header.Set(outbox.HeaderID, "msg_01")
-		req.Header.Set(outbox.HeaderTimestamp, fmt.Sprint(now.Unix()))
+		req.Header.Set(webhook.HeaderID, "msg_01")
+		req.Header.Set(webhook.HeaderTimestamp, fmt.Sprint(now.Unix()))
 		if sig == "" {
-			sig = outbox.Sign(keys, "msg_01", now, body)
+			sig = webhook.Sign(keys, "msg_01", now, body)
 		}
-		req.Header.Set(outbox.HeaderSignature, sig)
+		req.Header.Set(webhook.HeaderSignature, sig)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			log.Fatal(err)

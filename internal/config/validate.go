@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // Finish fills in defaults and validates everything, returning the first
@@ -153,8 +154,8 @@ func (d Destination) check(key string) error {
 		return bad(key+".url", "want no user:password in the URL; use headers")
 	}
 	for i, s := range d.Secrets {
-		if _, err := outbox.ParseSecret(s); err != nil {
-			return bad(fmt.Sprintf("%s.secrets[%d]", key, i), "want a signing secret %s… of at least %d random bytes", outbox.SecretPrefix, outbox.MinSecretLen)
+		if _, err := webhook.ParseSecret(s); err != nil {
+			return bad(fmt.Sprintf("%s.secrets[%d]", key, i), "want a signing secret %s… of at least %d random bytes", webhook.SecretPrefix, webhook.MinSecretLen)
 		}
 	}
 	switch {

@@ -21,6 +21,7 @@ import (
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/outboxprom"
 	"github.com/rebound-go/rebound/reboundprom"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // relayd is a relay built from its configuration and not yet serving:
@@ -77,7 +78,7 @@ func build(ctx context.Context, cfg *config.Config, opts Options) (*relayd, erro
 // handlers.
 func (d *relayd) wire() error {
 	cfg, log := d.cfg, d.log
-	rt, err := newRouter(cfg, outbox.AddressPolicy{Allow: cfg.Prefixes()})
+	rt, err := newRouter(cfg, webhook.AddressPolicy{Allow: cfg.Prefixes()})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/internal/config"
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // maxRawSenders bounds the raw-URL senders kept; beyond it the cache
@@ -30,10 +31,10 @@ type router struct {
 	raw map[string]*outbox.WebhookSender
 }
 
-func newRouter(cfg *config.Config, policy outbox.AddressPolicy) (*router, error) {
+func newRouter(cfg *config.Config, policy webhook.AddressPolicy) (*router, error) {
 	// One guarded client for the named and the raw-URL senders, so that
 	// they share its connections.
-	client := outbox.NewClient(policy)
+	client := webhook.NewClient(policy)
 	r := &router{names: map[string]bool{}, rawAllow: cfg.RawURLs.Allow, client: client, raw: map[string]*outbox.WebhookSender{}}
 	if len(cfg.Destinations) > 0 {
 		dests := make(map[string]outbox.Destination, len(cfg.Destinations))

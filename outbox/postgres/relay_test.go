@@ -11,6 +11,7 @@ import (
 
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // Two relays share one database: every message arrives, none twice (the
@@ -22,7 +23,7 @@ func TestTwoRelaysShareOneDatabase(t *testing.T) {
 	seen := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		seen[r.Header.Get(outbox.HeaderID)]++
+		seen[r.Header.Get(webhook.HeaderID)]++
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -36,7 +37,7 @@ func TestTwoRelaysShareOneDatabase(t *testing.T) {
 
 	sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
 		Destinations: map[string]outbox.Destination{"d": {URL: srv.URL}},
-		Addresses:    outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Addresses:    webhook.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 	if err != nil {
 		t.Fatal(err)

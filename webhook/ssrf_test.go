@@ -1,4 +1,4 @@
-package outbox_test
+package webhook_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // These tests send traffic to loopback only. Public and private addresses
@@ -23,7 +23,7 @@ import (
 // from /etc/hosts or by an in-process DNS server (loopbackResolver), so no
 // query leaves the machine.
 
-var loopbackAllowed = outbox.AddressPolicy{Allow: []netip.Prefix{
+var loopbackAllowed = webhook.AddressPolicy{Allow: []netip.Prefix{
 	netip.MustParsePrefix("127.0.0.0/8"),
 	netip.MustParsePrefix("::1/128"),
 }}
@@ -96,11 +96,11 @@ func TestCheckRefuses(t *testing.T) {
 	} {
 		t.Run(tc.addr, func(t *testing.T) {
 			ip := netip.MustParseAddr(tc.addr)
-			err := outbox.AddressPolicy{}.Check(ip)
-			if !errors.Is(err, outbox.ErrAddressRefused) {
+			err := webhook.AddressPolicy{}.Check(ip)
+			if !errors.Is(err, webhook.ErrAddressRefused) {
 				t.Fatalf("Check = %v, want ErrAddressRefused", err)
 			}
-			var ae *outbox.AddressError
+			var ae *webhook.AddressError
 			if !errors.As(err, &ae) {
 				t.Fatalf("Check = %#v, want an *AddressError", err)
 			}
@@ -139,14 +139,14 @@ func TestCheckAllowsPublic(t *testing.T) {
 		"2a00:1450:4001::1",
 		"3ffe::1", // below 3fff::/20
 	} {
-		if err := (outbox.AddressPolicy{}).Check(netip.MustParseAddr(s)); err != nil {
+		if err := (webhook.AddressPolicy{}).Check(netip.MustParseAddr(s)); err != nil {
 			t.Errorf("Check(%s) = %v, want nil", s, err)
 		}
 	}
 }
 
 func TestCheckAllow(t *testing.T) {
-	p := outbox.AddressPolicy{Allow: append([]netip.Prefix{
+	p := webhook.AddressPolicy{Allow: append([]netip.Prefix{
 		netip.MustParsePrefix("fe80::/10"),
 		{}, // invalid: matches nothing
 	}, loopbackAllowed.Allow...)}
@@ -157,15 +157,15 @@ func TestCheckAllow(t *testing.T) {
 	}
 	// Allow covers the dialled address, not what a translator reaches.
 	for _, s := range []string{"10.0.0.1", "::2", "0.0.0.0", "::", "64:ff9b::7f00:1", "2002:7f00:1::", "169.254.169.254"} {
-		if err := p.Check(netip.MustParseAddr(s)); !errors.Is(err, outbox.ErrAddressRefused) {
+		if err := p.Check(netip.MustParseAddr(s)); !errors.Is(err, webhook.ErrAddressRefused) {
 			t.Errorf("Check(%s) = %v, want ErrAddressRefused", s, err)
 		}
 	}
 }
 
 func TestCheckInvalid(t *testing.T) {
-	err := outbox.AddressPolicy{}.Check(netip.Addr{})
-	if !errors.Is(err, outbox.ErrAddressRefused) {
+	err := webhook.AddressPolicy{}.Check(netip.Addr{})
+	if !errors.Is(err, webhook.ErrAddressRefused) {
 		t.Fatalf("Check(zero Addr) = %v, want ErrAddressRefused", err)
 	}
 }
@@ -188,15 +188,15 @@ func TestControl(t *testing.T) {
 		{"unix", "/run/docker.sock", false},
 		{"ip4:icmp", "8.8.8.8", false},
 	} {
-		err := outbox.AddressPolicy{}.Control(tc.network, tc.address, nil)
-		if tc.ok && err != nil || !tc.ok && !errors.Is(err, outbox.ErrAddressRefused) {
+		err := webhook.AddressPolicy{}.Control(tc.network, tc.address, nil)
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, webhook.ErrAddressRefused) {
 			t.Errorf("Control(%s, %s) = %v, want ok=%v", tc.network, tc.address, err, tc.ok)
 		}
 	}
 }
 
 func TestDialerSettings(t *testing.T) {
-	p := outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	p := webhook.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	d := p.Dialer()
 	if d.Timeout <= 0 || d.Control == nil || d.ControlContext != nil {
 		t.Fatalf("Dialer() = %+v, want a Timeout and Control", d)
@@ -238,9 +238,9 @@ func TestDialerToLoopbackServer(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 
-	_, err := client(outbox.AddressPolicy{}.Dialer()).Get(srv.URL)
-	var ae *outbox.AddressError
-	if !errors.Is(err, outbox.ErrAddressRefused) || !errors.As(err, &ae) {
+	_, err := client(webhook.AddressPolicy{}.Dialer()).Get(srv.URL)
+	var ae *webhook.AddressError
+	if !errors.Is(err, webhook.ErrAddressRefused) || !errors.As(err, &ae) {
 		t.Fatalf("GET %s with the default policy: err = %v, want ErrAddressRefused", srv.URL, err)
 	}
 	if ae.Range.String() != "127.0.0.0/8" && ae.Range.String() != "::1/128" {
@@ -275,9 +275,9 @@ func TestDialerChecksRedirects(t *testing.T) {
 		http.Redirect(w, r, "http://"+target.Addr().String()+"/", http.StatusFound)
 	}))
 
-	only1 := outbox.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	only1 := webhook.AddressPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	_, err = client(only1.Dialer()).Get(srv.URL)
-	if !errors.Is(err, outbox.ErrAddressRefused) {
+	if !errors.Is(err, webhook.ErrAddressRefused) {
 		t.Fatalf("following a redirect to %s: err = %v, want ErrAddressRefused", target.Addr(), err)
 	}
 	assertNoConnection(t, target)
@@ -293,7 +293,7 @@ func TestDialerRefusesNamesResolvingToLoopback(t *testing.T) {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 
-	d := outbox.AddressPolicy{}.Dialer()
+	d := webhook.AddressPolicy{}.Dialer()
 	d.Resolver = loopbackResolver(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -319,7 +319,7 @@ func TestDialerRefusesNamesResolvingToLoopback(t *testing.T) {
 				c.Close()
 				t.Fatalf("dialled %s (%s)", tc.host, c.RemoteAddr())
 			}
-			if tc.mustRefuse && !errors.Is(err, outbox.ErrAddressRefused) {
+			if tc.mustRefuse && !errors.Is(err, webhook.ErrAddressRefused) {
 				t.Fatalf("dial %s: %v, want ErrAddressRefused", tc.host, err)
 			}
 			t.Logf("dial %s: %v", tc.host, err)
@@ -331,7 +331,7 @@ func TestDialerRefusesNamesResolvingToLoopback(t *testing.T) {
 			if resp, err := hc.Get(url); err == nil {
 				resp.Body.Close()
 				t.Fatalf("GET %s succeeded", url)
-			} else if tc.mustRefuse && !errors.Is(err, outbox.ErrAddressRefused) {
+			} else if tc.mustRefuse && !errors.Is(err, webhook.ErrAddressRefused) {
 				t.Fatalf("GET %s: %v, want ErrAddressRefused", url, err)
 			}
 			assertNoConnection(t, ln)
@@ -362,12 +362,12 @@ func TestDialerRefusesIPv6Loopback(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	defer ln.Close()
-	c, err := outbox.AddressPolicy{}.Dialer().Dial("tcp", ln.Addr().String())
+	c, err := webhook.AddressPolicy{}.Dialer().Dial("tcp", ln.Addr().String())
 	if err == nil {
 		c.Close()
 		t.Fatalf("dialled %s", ln.Addr())
 	}
-	if !errors.Is(err, outbox.ErrAddressRefused) {
+	if !errors.Is(err, webhook.ErrAddressRefused) {
 		t.Fatalf("dial %s: %v, want ErrAddressRefused", ln.Addr(), err)
 	}
 	assertNoConnection(t, ln)
@@ -473,7 +473,7 @@ func BenchmarkCheck(b *testing.B) {
 		netip.MustParseAddr("2606:4700::1111"),
 		netip.MustParseAddr("10.1.2.3"),
 	}
-	var p outbox.AddressPolicy
+	var p webhook.AddressPolicy
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, a := range addrs {

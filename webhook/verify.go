@@ -1,6 +1,6 @@
 // Verifying a received webhook in one call.
 
-package outbox
+package webhook
 
 import (
 	"bytes"
@@ -12,20 +12,24 @@ import (
 	"time"
 )
 
+// MaxBodyBytes bounds the body VerifyRequest and VerifyMiddleware read: 1
+// MiB, the largest payload an outbox message may carry
+// (outbox.MaxPayloadBytes), so no delivery of a relay is larger.
+const MaxBodyBytes = 1 << 20
+
 // ErrBodyTooLarge is returned, wrapped, by VerifyRequest for a body above
-// MaxPayloadBytes: no delivery of this package is that large.
-var ErrBodyTooLarge = errors.New("outbox: webhook body too large")
+// MaxBodyBytes.
+var ErrBodyTooLarge = errors.New("webhook: body too large")
 
 // VerifyRequest reads the body of a received webhook and verifies it: it
 // returns the body when the request's Standard Webhooks signature matches
 // one of secrets and its timestamp lies within DefaultTolerance (5
-// minutes) of now, in either direction. secrets are the strings a
-// Destination takes ("whsec_…"); during a key rotation pass the old and
-// the new one.
+// minutes) of now, in either direction. secrets are the strings a sender
+// signs with ("whsec_…", such as an outbox.Destination's Secrets); during a
+// key rotation pass the old and the new one.
 //
-// It reads at most MaxPayloadBytes, the largest payload a Message may
-// carry; a larger body is refused with ErrBodyTooLarge without being read
-// further. It consumes r.Body and leaves it empty.
+// It reads at most MaxBodyBytes; a larger body is refused with
+// ErrBodyTooLarge without being read further. It consumes r.Body and leaves it empty.
 //
 // A refused request gets a nil body and an error that says why: a
 // *VerifyError unwrapping to ErrMissingHeaders, ErrMalformedHeader,
@@ -50,13 +54,13 @@ func verifyRequest(r *http.Request, keys [][]byte, now time.Time) ([]byte, error
 	var body []byte
 	if r.Body != nil {
 		var err error
-		body, err = io.ReadAll(io.LimitReader(r.Body, MaxPayloadBytes+1))
+		body, err = io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 		if err != nil {
-			return nil, fmt.Errorf("outbox: reading the webhook body: %w", err)
+			return nil, fmt.Errorf("webhook: reading the body: %w", err)
 		}
 	}
-	if len(body) > MaxPayloadBytes {
-		return nil, fmt.Errorf("%w: more than %d bytes (MaxPayloadBytes)", ErrBodyTooLarge, MaxPayloadBytes)
+	if len(body) > MaxBodyBytes {
+		return nil, fmt.Errorf("%w: more than %d bytes (MaxBodyBytes)", ErrBodyTooLarge, MaxBodyBytes)
 	}
 	if err := Verify(keys, r.Header, body, now, DefaultTolerance); err != nil {
 		return nil, err
@@ -68,13 +72,13 @@ func verifyRequest(r *http.Request, keys [][]byte, now time.Time) ([]byte, error
 // position.
 func parseSecrets(fn string, secrets []string) ([][]byte, error) {
 	if len(secrets) == 0 {
-		return nil, errors.New("outbox: " + fn + " needs at least one secret (a destination's Secrets, \"whsec_…\")")
+		return nil, errors.New("webhook: " + fn + " needs at least one secret (\"whsec_…\", as the sender signs with)")
 	}
 	keys := make([][]byte, len(secrets))
 	for i, s := range secrets {
 		k, err := ParseSecret(s)
 		if err != nil {
-			return nil, fmt.Errorf("outbox: %s: secret %d of %d: %w", fn, i+1, len(secrets), err)
+			return nil, fmt.Errorf("webhook: %s: secret %d of %d: %w", fn, i+1, len(secrets), err)
 		}
 		keys[i] = k
 	}
@@ -86,10 +90,10 @@ func parseSecrets(fn string, secrets []string) ([][]byte, error) {
 // verified bytes, so the handler reads exactly what was signed. It answers
 // the others itself with application/problem+json whose detail is the
 // error (which never contains a secret): 413 for a body above
-// MaxPayloadBytes, 400 for missing or malformed webhook headers or an
+// MaxBodyBytes, 400 for missing or malformed webhook headers or an
 // unreadable body, 401 for a signature that matches no secret or a
 // timestamp outside the tolerance. A sender that follows the HTTP
-// classification (such as a Relay) treats these as final, not to be
+// classification (such as an outbox Relay) treats these as final, not to be
 // retried.
 //
 // The secrets are decoded once, here: an invalid one is an error wrapping

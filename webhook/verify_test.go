@@ -1,7 +1,6 @@
-package outbox_test
+package webhook_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
-// signedRequest is a delivery as a WebhookSender sends it, signed at ts.
+// signedRequest is a delivery as outbox.WebhookSender sends it, signed at
+// ts.
 func signedRequest(t testing.TB, secrets []string, id string, ts time.Time, body string) *http.Request {
 	t.Helper()
 	var keys [][]byte
@@ -23,18 +23,18 @@ func signedRequest(t testing.TB, secrets []string, id string, ts time.Time, body
 		keys = append(keys, mustSecret(t, s))
 	}
 	r := httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(body))
-	r.Header.Set(outbox.HeaderID, id)
-	r.Header.Set(outbox.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	r.Header.Set(outbox.HeaderSignature, outbox.Sign(keys, id, ts, []byte(body)))
+	r.Header.Set(webhook.HeaderID, id)
+	r.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	r.Header.Set(webhook.HeaderSignature, webhook.Sign(keys, id, ts, []byte(body)))
 	return r
 }
 
 func TestVerifyRequest(t *testing.T) {
-	oldSecret, newSecret, other := outbox.NewSecret(), outbox.NewSecret(), outbox.NewSecret()
+	oldSecret, newSecret, other := webhook.NewSecret(), webhook.NewSecret(), webhook.NewSecret()
 	const body = `{"type":"order.created"}`
 	t.Run("accepted", func(t *testing.T) {
 		r := signedRequest(t, []string{newSecret}, "msg_1", time.Now(), body)
-		got, err := outbox.VerifyRequest(r, oldSecret, newSecret)
+		got, err := webhook.VerifyRequest(r, oldSecret, newSecret)
 		if err != nil || string(got) != body {
 			t.Fatalf("VerifyRequest = %q, %v; want the body", got, err)
 		}
@@ -44,22 +44,22 @@ func TestVerifyRequest(t *testing.T) {
 		request func() *http.Request
 		want    error
 	}{
-		{"another secret", func() *http.Request { return signedRequest(t, []string{other}, "msg_1", time.Now(), body) }, outbox.ErrInvalidSignature},
+		{"another secret", func() *http.Request { return signedRequest(t, []string{other}, "msg_1", time.Now(), body) }, webhook.ErrInvalidSignature},
 		{"tampered body", func() *http.Request {
 			r := signedRequest(t, []string{newSecret}, "msg_1", time.Now(), body)
 			r.Body = io.NopCloser(strings.NewReader(`{"type":"order.deleted"}`))
 			return r
-		}, outbox.ErrInvalidSignature},
+		}, webhook.ErrInvalidSignature},
 		{"replayed an hour later", func() *http.Request {
 			return signedRequest(t, []string{newSecret}, "msg_1", time.Now().Add(-time.Hour), body)
-		}, outbox.ErrTimestampTooOld},
-		{"unsigned", func() *http.Request { return httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(body)) }, outbox.ErrMissingHeaders},
+		}, webhook.ErrTimestampTooOld},
+		{"unsigned", func() *http.Request { return httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(body)) }, webhook.ErrMissingHeaders},
 		{"too large", func() *http.Request {
-			return signedRequest(t, []string{newSecret}, "msg_1", time.Now(), strings.Repeat("x", outbox.MaxPayloadBytes+1))
-		}, outbox.ErrBodyTooLarge},
+			return signedRequest(t, []string{newSecret}, "msg_1", time.Now(), strings.Repeat("x", webhook.MaxBodyBytes+1))
+		}, webhook.ErrBodyTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := outbox.VerifyRequest(tc.request(), newSecret)
+			got, err := webhook.VerifyRequest(tc.request(), newSecret)
 			if !errors.Is(err, tc.want) || got != nil {
 				t.Fatalf("VerifyRequest = %q, %v; want no body and %v", got, err, tc.want)
 			}
@@ -67,17 +67,17 @@ func TestVerifyRequest(t *testing.T) {
 	}
 	t.Run("bad secrets", func(t *testing.T) {
 		r := signedRequest(t, []string{newSecret}, "msg_1", time.Now(), body)
-		if _, err := outbox.VerifyRequest(r); err == nil || !strings.Contains(err.Error(), "at least one secret") {
+		if _, err := webhook.VerifyRequest(r); err == nil || !strings.Contains(err.Error(), "at least one secret") {
 			t.Fatalf("no secrets: %v", err)
 		}
-		_, err := outbox.VerifyRequest(r, newSecret, "whsec_short")
-		if !errors.Is(err, outbox.ErrInvalidSecret) || !strings.Contains(err.Error(), "secret 2") || strings.Contains(err.Error(), newSecret) {
+		_, err := webhook.VerifyRequest(r, newSecret, "whsec_short")
+		if !errors.Is(err, webhook.ErrInvalidSecret) || !strings.Contains(err.Error(), "secret 2") || strings.Contains(err.Error(), newSecret) {
 			t.Fatalf("an invalid second secret: %v; want ErrInvalidSecret naming secret 2", err)
 		}
 	})
 	t.Run("a body of exactly the limit", func(t *testing.T) {
-		big := strings.Repeat("x", outbox.MaxPayloadBytes)
-		got, err := outbox.VerifyRequest(signedRequest(t, []string{newSecret}, "msg_1", time.Now(), big), newSecret)
+		big := strings.Repeat("x", webhook.MaxBodyBytes)
+		got, err := webhook.VerifyRequest(signedRequest(t, []string{newSecret}, "msg_1", time.Now(), big), newSecret)
 		if err != nil || len(got) != len(big) {
 			t.Fatalf("got %d bytes, %v", len(got), err)
 		}
@@ -85,10 +85,10 @@ func TestVerifyRequest(t *testing.T) {
 }
 
 func TestVerifyMiddleware(t *testing.T) {
-	secret := outbox.NewSecret()
+	secret := webhook.NewSecret()
 	const body = `{"type":"order.created"}`
 	var seen []string
-	mw, err := outbox.VerifyMiddleware(secret)
+	mw, err := webhook.VerifyMiddleware(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +103,10 @@ func TestVerifyMiddleware(t *testing.T) {
 		status int
 	}{
 		{"signed", signedRequest(t, []string{secret}, "msg_1", time.Now(), body), http.StatusNoContent},
-		{"another secret", signedRequest(t, []string{outbox.NewSecret()}, "msg_1", time.Now(), body), http.StatusUnauthorized},
+		{"another secret", signedRequest(t, []string{webhook.NewSecret()}, "msg_1", time.Now(), body), http.StatusUnauthorized},
 		{"too old", signedRequest(t, []string{secret}, "msg_1", time.Now().Add(-time.Hour), body), http.StatusUnauthorized},
 		{"unsigned", httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(body)), http.StatusBadRequest},
-		{"too large", signedRequest(t, []string{secret}, "msg_1", time.Now(), strings.Repeat("x", outbox.MaxPayloadBytes+1)), http.StatusRequestEntityTooLarge},
+		{"too large", signedRequest(t, []string{secret}, "msg_1", time.Now(), strings.Repeat("x", webhook.MaxBodyBytes+1)), http.StatusRequestEntityTooLarge},
 	} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, tc.r)
@@ -123,45 +123,15 @@ func TestVerifyMiddleware(t *testing.T) {
 	if len(seen) != 1 || seen[0] != body {
 		t.Fatalf("the handler saw %q; want the one signed body", seen)
 	}
-	if _, err := outbox.VerifyMiddleware("not-a-secret"); !errors.Is(err, outbox.ErrInvalidSecret) {
+	if _, err := webhook.VerifyMiddleware("not-a-secret"); !errors.Is(err, webhook.ErrInvalidSecret) {
 		t.Fatalf("VerifyMiddleware with a bad secret: %v", err)
-	}
-}
-
-// The receiver a WebhookSender delivers to accepts its deliveries, signed
-// with the secrets of its destination.
-func TestVerifyRequestAcceptsWebhookSender(t *testing.T) {
-	secrets := []string{outbox.NewSecret(), outbox.NewSecret()}
-	got := make(chan []byte, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := outbox.VerifyRequest(r, secrets[1])
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		}
-		got <- body
-	}))
-	defer srv.Close()
-	sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
-		Destinations: map[string]outbox.Destination{"orders": {URL: srv.URL, Secrets: secrets}},
-		Client:       srv.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload := []byte(`{"id":"ord_1"}`)
-	if err := sender.Send(t.Context(), outbox.Delivery{Record: outbox.Record{Message: outbox.Message{ID: "msg_1", Destination: "orders", Payload: payload}, Attempt: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if b := <-got; !bytes.Equal(b, payload) {
-		t.Fatalf("received %q", b)
 	}
 }
 
 // BenchmarkVerifyRequest is a receiver's check of a 1 KiB delivery: the
 // secret decoded, the body read and the signature verified.
 func BenchmarkVerifyRequest(b *testing.B) {
-	secret := outbox.NewSecret()
+	secret := webhook.NewSecret()
 	body := strings.Repeat("x", 1<<10)
 	r := signedRequest(b, []string{secret}, "msg_1", time.Now(), body)
 	reader := strings.NewReader(body)
@@ -169,7 +139,7 @@ func BenchmarkVerifyRequest(b *testing.B) {
 	for b.Loop() {
 		reader.Reset(body)
 		r.Body = io.NopCloser(reader)
-		if _, err := outbox.VerifyRequest(r, secret); err != nil {
+		if _, err := webhook.VerifyRequest(r, secret); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package outbox_test
+package webhook_test
 
 import (
 	"encoding/base64"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/webhook"
 )
 
 // vectors are the published Standard Webhooks test vectors, from the
@@ -52,7 +52,7 @@ const (
 
 func mustSecret(t testing.TB, s string) []byte {
 	t.Helper()
-	key, err := outbox.ParseSecret(s)
+	key, err := webhook.ParseSecret(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +61,9 @@ func mustSecret(t testing.TB, s string) []byte {
 
 func headers(id, ts, sig string) http.Header {
 	h := http.Header{}
-	h.Set(outbox.HeaderID, id)
-	h.Set(outbox.HeaderTimestamp, ts)
-	h.Set(outbox.HeaderSignature, sig)
+	h.Set(webhook.HeaderID, id)
+	h.Set(webhook.HeaderTimestamp, ts)
+	h.Set(webhook.HeaderSignature, sig)
 	return h
 }
 
@@ -72,15 +72,15 @@ func TestSignVectors(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			key := mustSecret(t, v.secret)
 			ts := time.Unix(v.ts, 0)
-			if got := outbox.Sign([][]byte{key}, v.msgID, ts, []byte(v.payload)); got != v.signature {
+			if got := webhook.Sign([][]byte{key}, v.msgID, ts, []byte(v.payload)); got != v.signature {
 				t.Errorf("Sign = %q, want %q", got, v.signature)
 			}
 			// Sub-second parts of the time are not sent.
-			if got := outbox.Sign([][]byte{key}, v.msgID, ts.Add(999*time.Millisecond), []byte(v.payload)); got != v.signature {
+			if got := webhook.Sign([][]byte{key}, v.msgID, ts.Add(999*time.Millisecond), []byte(v.payload)); got != v.signature {
 				t.Errorf("Sign at +999ms = %q, want %q", got, v.signature)
 			}
 			h := headers(v.msgID, strconv.FormatInt(v.ts, 10), v.signature)
-			if err := outbox.Verify([][]byte{key}, h, []byte(v.payload), ts, 0); err != nil {
+			if err := webhook.Verify([][]byte{key}, h, []byte(v.payload), ts, 0); err != nil {
 				t.Errorf("Verify: %v", err)
 			}
 		})
@@ -94,13 +94,13 @@ func TestVerifyMultipleEntries(t *testing.T) {
 	// as in the specification's example header.
 	sig := strings.Join([]string{foreignV1, foreignV2, v.signature, foreignV1, "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg=="}, " ")
 	h := headers(v.msgID, strconv.FormatInt(v.ts, 10), sig)
-	if err := outbox.Verify([][]byte{key}, h, []byte(v.payload), time.Unix(v.ts, 0), 0); err != nil {
+	if err := webhook.Verify([][]byte{key}, h, []byte(v.payload), time.Unix(v.ts, 0), 0); err != nil {
 		t.Fatal(err)
 	}
 	// Without the matching entry nothing verifies.
-	h.Set(outbox.HeaderSignature, foreignV1+" "+foreignV2+"  "+foreignV1)
-	err := outbox.Verify([][]byte{key}, h, []byte(v.payload), time.Unix(v.ts, 0), 0)
-	if !errors.Is(err, outbox.ErrInvalidSignature) {
+	h.Set(webhook.HeaderSignature, foreignV1+" "+foreignV2+"  "+foreignV1)
+	err := webhook.Verify([][]byte{key}, h, []byte(v.payload), time.Unix(v.ts, 0), 0)
+	if !errors.Is(err, webhook.ErrInvalidSignature) {
 		t.Fatalf("err = %v, want ErrInvalidSignature", err)
 	}
 }
@@ -112,16 +112,16 @@ func TestVerifyRotation(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	ts := strconv.FormatInt(now.Unix(), 10)
 
-	both := outbox.Sign([][]byte{newKey, oldKey}, id, now, body)
+	both := webhook.Sign([][]byte{newKey, oldKey}, id, now, body)
 	entries := strings.Split(both, " ")
 	if len(entries) != 2 {
 		t.Fatalf("Sign with two secrets = %q, want two entries", both)
 	}
-	if entries[0] != outbox.Sign([][]byte{newKey}, id, now, body) || entries[1] != outbox.Sign([][]byte{oldKey}, id, now, body) {
+	if entries[0] != webhook.Sign([][]byte{newKey}, id, now, body) || entries[1] != webhook.Sign([][]byte{oldKey}, id, now, body) {
 		t.Fatalf("Sign with two secrets = %q, want the single-secret entries in order", both)
 	}
 
-	signedWithOld := outbox.Sign([][]byte{oldKey}, id, now, body)
+	signedWithOld := webhook.Sign([][]byte{oldKey}, id, now, body)
 	for _, tc := range []struct {
 		name     string
 		sender   string
@@ -131,10 +131,10 @@ func TestVerifyRotation(t *testing.T) {
 		{"receiver still on the old secret", both, [][]byte{oldKey}, nil},
 		{"receiver already on the new secret", both, [][]byte{newKey}, nil},
 		{"sender not rotated yet, receiver knows both", signedWithOld, [][]byte{newKey, oldKey}, nil},
-		{"old secret retired", signedWithOld, [][]byte{newKey}, outbox.ErrInvalidSignature},
+		{"old secret retired", signedWithOld, [][]byte{newKey}, webhook.ErrInvalidSignature},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := outbox.Verify(tc.receiver, headers(id, ts, tc.sender), body, now, 0)
+			err := webhook.Verify(tc.receiver, headers(id, ts, tc.sender), body, now, 0)
 			if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -163,13 +163,13 @@ func TestVerifyTampered(t *testing.T) {
 		{"secret", v.msgID, ts, v.signature, v.payload, mustSecret(t, vectors[1].secret)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := outbox.Verify([][]byte{tc.secret}, headers(tc.id, tc.ts, tc.sig), []byte(tc.body), now, 0)
-			if !errors.Is(err, outbox.ErrInvalidSignature) {
+			err := webhook.Verify([][]byte{tc.secret}, headers(tc.id, tc.ts, tc.sig), []byte(tc.body), now, 0)
+			if !errors.Is(err, webhook.ErrInvalidSignature) {
 				t.Fatalf("err = %v, want ErrInvalidSignature", err)
 			}
-			var ve *outbox.VerifyError
-			if !errors.As(err, &ve) || ve.Header != outbox.HeaderSignature {
-				t.Fatalf("err = %#v, want a *VerifyError naming %s", err, outbox.HeaderSignature)
+			var ve *webhook.VerifyError
+			if !errors.As(err, &ve) || ve.Header != webhook.HeaderSignature {
+				t.Fatalf("err = %#v, want a *VerifyError naming %s", err, webhook.HeaderSignature)
 			}
 		})
 	}
@@ -179,8 +179,8 @@ func TestVerifyTolerance(t *testing.T) {
 	key := mustSecret(t, vectors[0].secret)
 	signedAt := time.Unix(1700000000, 0)
 	id, body := "msg_tolerance", []byte("{}")
-	h := headers(id, strconv.FormatInt(signedAt.Unix(), 10), outbox.Sign([][]byte{key}, id, signedAt, body))
-	const tol = outbox.DefaultTolerance
+	h := headers(id, strconv.FormatInt(signedAt.Unix(), 10), webhook.Sign([][]byte{key}, id, signedAt, body))
+	const tol = webhook.DefaultTolerance
 	for _, tc := range []struct {
 		name      string
 		now       time.Time
@@ -190,27 +190,27 @@ func TestVerifyTolerance(t *testing.T) {
 		{"same second", signedAt, 0, nil},
 		{"later within the second", signedAt.Add(999 * time.Millisecond), 0, nil},
 		{"exactly tolerance late", signedAt.Add(tol), 0, nil},
-		{"a nanosecond too late", signedAt.Add(tol + 1), 0, outbox.ErrTimestampTooOld},
-		{"a second too late", signedAt.Add(tol + time.Second), 0, outbox.ErrTimestampTooOld},
-		{"a day late", signedAt.Add(24 * time.Hour), 0, outbox.ErrTimestampTooOld},
+		{"a nanosecond too late", signedAt.Add(tol + 1), 0, webhook.ErrTimestampTooOld},
+		{"a second too late", signedAt.Add(tol + time.Second), 0, webhook.ErrTimestampTooOld},
+		{"a day late", signedAt.Add(24 * time.Hour), 0, webhook.ErrTimestampTooOld},
 		{"exactly tolerance early", signedAt.Add(-tol), 0, nil},
-		{"a nanosecond too early", signedAt.Add(-tol - 1), 0, outbox.ErrTimestampTooNew},
-		{"a second too early", signedAt.Add(-tol - time.Second), 0, outbox.ErrTimestampTooNew},
+		{"a nanosecond too early", signedAt.Add(-tol - 1), 0, webhook.ErrTimestampTooNew},
+		{"a second too early", signedAt.Add(-tol - time.Second), 0, webhook.ErrTimestampTooNew},
 		{"negative tolerance means default", signedAt.Add(tol), -time.Second, nil},
 		{"custom tolerance, at the edge", signedAt.Add(time.Second), time.Second, nil},
-		{"custom tolerance, past the edge", signedAt.Add(time.Second + 1), time.Second, outbox.ErrTimestampTooOld},
+		{"custom tolerance, past the edge", signedAt.Add(time.Second + 1), time.Second, webhook.ErrTimestampTooOld},
 		{"custom tolerance, early edge", signedAt.Add(-time.Second), time.Second, nil},
-		{"custom tolerance, too early", signedAt.Add(-time.Second - 1), time.Second, outbox.ErrTimestampTooNew},
-		{"receiver clock at the epoch", time.Unix(0, 0), 0, outbox.ErrTimestampTooNew},
+		{"custom tolerance, too early", signedAt.Add(-time.Second - 1), time.Second, webhook.ErrTimestampTooNew},
+		{"receiver clock at the epoch", time.Unix(0, 0), 0, webhook.ErrTimestampTooNew},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := outbox.Verify([][]byte{key}, h, body, tc.now, tc.tolerance)
+			err := webhook.Verify([][]byte{key}, h, body, tc.now, tc.tolerance)
 			if !errors.Is(err, tc.want) || (err != nil) != (tc.want != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			var ve *outbox.VerifyError
-			if err != nil && (!errors.As(err, &ve) || ve.Header != outbox.HeaderTimestamp) {
-				t.Fatalf("err = %#v, want a *VerifyError naming %s", err, outbox.HeaderTimestamp)
+			var ve *webhook.VerifyError
+			if err != nil && (!errors.As(err, &ve) || ve.Header != webhook.HeaderTimestamp) {
+				t.Fatalf("err = %#v, want a *VerifyError naming %s", err, webhook.HeaderTimestamp)
 			}
 		})
 	}
@@ -222,8 +222,8 @@ func TestVerifyChecksSignatureBeforeTimestamp(t *testing.T) {
 	v := vectors[0]
 	key := mustSecret(t, v.secret)
 	h := headers(v.msgID, strconv.FormatInt(v.ts, 10), foreignV1)
-	err := outbox.Verify([][]byte{key}, h, []byte(v.payload), time.Unix(v.ts, 0).Add(time.Hour), 0)
-	if !errors.Is(err, outbox.ErrInvalidSignature) {
+	err := webhook.Verify([][]byte{key}, h, []byte(v.payload), time.Unix(v.ts, 0).Add(time.Hour), 0)
+	if !errors.Is(err, webhook.ErrInvalidSignature) {
 		t.Fatalf("err = %v, want ErrInvalidSignature", err)
 	}
 }
@@ -259,58 +259,58 @@ func TestVerifyMalformed(t *testing.T) {
 		header string
 		want   error
 	}{
-		{"no headers", http.Header{}, outbox.HeaderID, outbox.ErrMissingHeaders},
-		{"missing id", without(outbox.HeaderID), outbox.HeaderID, outbox.ErrMissingHeaders},
-		{"missing timestamp", without(outbox.HeaderTimestamp), outbox.HeaderTimestamp, outbox.ErrMissingHeaders},
-		{"missing signature", without(outbox.HeaderSignature), outbox.HeaderSignature, outbox.ErrMissingHeaders},
-		{"empty id", with(outbox.HeaderID, ""), outbox.HeaderID, outbox.ErrMissingHeaders},
-		{"empty signature", with(outbox.HeaderSignature, ""), outbox.HeaderSignature, outbox.ErrMissingHeaders},
-		{"repeated id", repeated(outbox.HeaderID), outbox.HeaderID, outbox.ErrMalformedHeader},
-		{"repeated timestamp", repeated(outbox.HeaderTimestamp), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"repeated signature", repeated(outbox.HeaderSignature), outbox.HeaderSignature, outbox.ErrMalformedHeader},
+		{"no headers", http.Header{}, webhook.HeaderID, webhook.ErrMissingHeaders},
+		{"missing id", without(webhook.HeaderID), webhook.HeaderID, webhook.ErrMissingHeaders},
+		{"missing timestamp", without(webhook.HeaderTimestamp), webhook.HeaderTimestamp, webhook.ErrMissingHeaders},
+		{"missing signature", without(webhook.HeaderSignature), webhook.HeaderSignature, webhook.ErrMissingHeaders},
+		{"empty id", with(webhook.HeaderID, ""), webhook.HeaderID, webhook.ErrMissingHeaders},
+		{"empty signature", with(webhook.HeaderSignature, ""), webhook.HeaderSignature, webhook.ErrMissingHeaders},
+		{"repeated id", repeated(webhook.HeaderID), webhook.HeaderID, webhook.ErrMalformedHeader},
+		{"repeated timestamp", repeated(webhook.HeaderTimestamp), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"repeated signature", repeated(webhook.HeaderSignature), webhook.HeaderSignature, webhook.ErrMalformedHeader},
 
-		{"id with a dot", with(outbox.HeaderID, "msg.1614265330"), outbox.HeaderID, outbox.ErrMalformedHeader},
-		{"id with a space", with(outbox.HeaderID, "msg 1"), outbox.HeaderID, outbox.ErrMalformedHeader},
-		{"id with a control byte", with(outbox.HeaderID, "msg\x00"), outbox.HeaderID, outbox.ErrMalformedHeader},
-		{"id not ASCII", with(outbox.HeaderID, "msg_é"), outbox.HeaderID, outbox.ErrMalformedHeader},
-		{"id too long", with(outbox.HeaderID, strings.Repeat("m", outbox.MaxIDLen+1)), outbox.HeaderID, outbox.ErrMalformedHeader},
+		{"id with a dot", with(webhook.HeaderID, "msg.1614265330"), webhook.HeaderID, webhook.ErrMalformedHeader},
+		{"id with a space", with(webhook.HeaderID, "msg 1"), webhook.HeaderID, webhook.ErrMalformedHeader},
+		{"id with a control byte", with(webhook.HeaderID, "msg\x00"), webhook.HeaderID, webhook.ErrMalformedHeader},
+		{"id not ASCII", with(webhook.HeaderID, "msg_é"), webhook.HeaderID, webhook.ErrMalformedHeader},
+		{"id too long", with(webhook.HeaderID, strings.Repeat("m", webhook.MaxIDLen+1)), webhook.HeaderID, webhook.ErrMalformedHeader},
 
 		// "hello" is the reference libraries' invalid timestamp.
-		{"timestamp not a number", with(outbox.HeaderTimestamp, "hello"), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"timestamp negative", with(outbox.HeaderTimestamp, "-"+ts), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"timestamp with plus sign", with(outbox.HeaderTimestamp, "+"+ts), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"timestamp with leading zero", with(outbox.HeaderTimestamp, "0"+ts), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"timestamp fractional", with(outbox.HeaderTimestamp, ts+".0"), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"timestamp overflows int64", with(outbox.HeaderTimestamp, "9999999999999999999"), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"timestamp too long", with(outbox.HeaderTimestamp, strings.Repeat("1", 20)), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
-		{"timestamp with space", with(outbox.HeaderTimestamp, " "+ts), outbox.HeaderTimestamp, outbox.ErrMalformedHeader},
+		{"timestamp not a number", with(webhook.HeaderTimestamp, "hello"), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"timestamp negative", with(webhook.HeaderTimestamp, "-"+ts), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"timestamp with plus sign", with(webhook.HeaderTimestamp, "+"+ts), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"timestamp with leading zero", with(webhook.HeaderTimestamp, "0"+ts), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"timestamp fractional", with(webhook.HeaderTimestamp, ts+".0"), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"timestamp overflows int64", with(webhook.HeaderTimestamp, "9999999999999999999"), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"timestamp too long", with(webhook.HeaderTimestamp, strings.Repeat("1", 20)), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
+		{"timestamp with space", with(webhook.HeaderTimestamp, " "+ts), webhook.HeaderTimestamp, webhook.ErrMalformedHeader},
 
 		// "v1,dawfeoifkpqwoekfpqoekf", the 8-byte prefix and "v1," are the
 		// reference libraries' invalid and partial signatures.
-		{"signature too short", with(outbox.HeaderSignature, "v1,dawfeoifkpqwoekfpqoekf"), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"signature cut", with(outbox.HeaderSignature, v.signature[:8]), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"signature empty entry", with(outbox.HeaderSignature, "v1,"), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"signature without version", with(outbox.HeaderSignature, v.signature[3:]), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"signature not base64", with(outbox.HeaderSignature, "v1,"+strings.Repeat("!", 44)), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"signature unpadded", with(outbox.HeaderSignature, strings.TrimSuffix(v.signature, "=")+"A"), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"signature non-canonical base64", with(outbox.HeaderSignature, strings.TrimSuffix(v.signature, "E=")+"F="), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"signature too long", with(outbox.HeaderSignature, v.signature+strings.Repeat(" ", outbox.MaxSignatureHeaderLen)), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"too many signatures", with(outbox.HeaderSignature, many(outbox.MaxSignatures+1)), outbox.HeaderSignature, outbox.ErrMalformedHeader},
-		{"only asymmetric signatures", with(outbox.HeaderSignature, "v1a,"+v.signature[3:]), outbox.HeaderSignature, outbox.ErrInvalidSignature},
+		{"signature too short", with(webhook.HeaderSignature, "v1,dawfeoifkpqwoekfpqoekf"), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"signature cut", with(webhook.HeaderSignature, v.signature[:8]), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"signature empty entry", with(webhook.HeaderSignature, "v1,"), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"signature without version", with(webhook.HeaderSignature, v.signature[3:]), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"signature not base64", with(webhook.HeaderSignature, "v1,"+strings.Repeat("!", 44)), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"signature unpadded", with(webhook.HeaderSignature, strings.TrimSuffix(v.signature, "=")+"A"), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"signature non-canonical base64", with(webhook.HeaderSignature, strings.TrimSuffix(v.signature, "E=")+"F="), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"signature too long", with(webhook.HeaderSignature, v.signature+strings.Repeat(" ", webhook.MaxSignatureHeaderLen)), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"too many signatures", with(webhook.HeaderSignature, many(webhook.MaxSignatures+1)), webhook.HeaderSignature, webhook.ErrMalformedHeader},
+		{"only asymmetric signatures", with(webhook.HeaderSignature, "v1a,"+v.signature[3:]), webhook.HeaderSignature, webhook.ErrInvalidSignature},
 
-		{"most signatures allowed", with(outbox.HeaderSignature, many(outbox.MaxSignatures)), "", nil},
-		{"doubled spaces", with(outbox.HeaderSignature, foreignV1+"  "+v.signature), "", nil},
-		{"longest id", with(outbox.HeaderID, strings.Repeat("m", outbox.MaxIDLen)), outbox.HeaderSignature, outbox.ErrInvalidSignature},
+		{"most signatures allowed", with(webhook.HeaderSignature, many(webhook.MaxSignatures)), "", nil},
+		{"doubled spaces", with(webhook.HeaderSignature, foreignV1+"  "+v.signature), "", nil},
+		{"longest id", with(webhook.HeaderID, strings.Repeat("m", webhook.MaxIDLen)), webhook.HeaderSignature, webhook.ErrInvalidSignature},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := outbox.Verify([][]byte{key}, tc.h, []byte(v.payload), now, 0)
+			err := webhook.Verify([][]byte{key}, tc.h, []byte(v.payload), now, 0)
 			if !errors.Is(err, tc.want) || (err != nil) != (tc.want != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 			if err == nil {
 				return
 			}
-			var ve *outbox.VerifyError
+			var ve *webhook.VerifyError
 			if !errors.As(err, &ve) || ve.Header != tc.header {
 				t.Fatalf("err = %#v, want a *VerifyError naming %s", err, tc.header)
 			}
@@ -325,8 +325,8 @@ func TestVerifyNeedsSecrets(t *testing.T) {
 	v := vectors[0]
 	h := headers(v.msgID, strconv.FormatInt(v.ts, 10), v.signature)
 	for _, secrets := range [][][]byte{nil, {}, {nil}, {mustSecret(t, v.secret), {}}} {
-		err := outbox.Verify(secrets, h, []byte(v.payload), time.Unix(v.ts, 0), 0)
-		var ve *outbox.VerifyError
+		err := webhook.Verify(secrets, h, []byte(v.payload), time.Unix(v.ts, 0), 0)
+		var ve *webhook.VerifyError
 		if err == nil || errors.As(err, &ve) {
 			t.Errorf("Verify(%d secrets) = %v, want a configuration error", len(secrets), err)
 		}
@@ -341,27 +341,27 @@ func TestSignPanicsWithoutSecrets(t *testing.T) {
 					t.Errorf("Sign(%d secrets) did not panic", len(secrets))
 				}
 			}()
-			outbox.Sign(secrets, "msg", time.Unix(0, 0), nil)
+			webhook.Sign(secrets, "msg", time.Unix(0, 0), nil)
 		}()
 	}
 }
 
 func TestParseSecret(t *testing.T) {
-	raw := strings.TrimPrefix(vectors[0].secret, outbox.SecretPrefix)
+	raw := strings.TrimPrefix(vectors[0].secret, webhook.SecretPrefix)
 	want, err := base64.StdEncoding.DecodeString(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{vectors[0].secret, raw} {
-		got, err := outbox.ParseSecret(s)
+		got, err := webhook.ParseSecret(s)
 		if err != nil || string(got) != string(want) {
 			t.Errorf("ParseSecret(%q) = %x, %v; want %x", s, got, err, want)
 		}
 	}
 
 	key := func(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
-	for _, s := range []string{key(outbox.MinSecretLen), key(outbox.MaxSecretLen)} {
-		if _, err := outbox.ParseSecret(outbox.SecretPrefix + s); err != nil {
+	for _, s := range []string{key(webhook.MinSecretLen), key(webhook.MaxSecretLen)} {
+		if _, err := webhook.ParseSecret(webhook.SecretPrefix + s); err != nil {
 			t.Errorf("ParseSecret of a %d-byte key: %v", len(s), err)
 		}
 	}
@@ -369,21 +369,21 @@ func TestParseSecret(t *testing.T) {
 	const canary = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4" // must not appear in errors
 	for _, tc := range []struct{ name, s string }{
 		{"empty", ""},
-		{"prefix only", outbox.SecretPrefix},
+		{"prefix only", webhook.SecretPrefix},
 		{"asymmetric secret key", "whsk_" + canary},
 		{"asymmetric public key", "whpk_" + canary},
 		{"unknown prefix", "whatever_" + canary},
-		{"URL-safe base64", outbox.SecretPrefix + "-_" + canary[2:]},
-		{"unpadded", outbox.SecretPrefix + base64.RawStdEncoding.EncodeToString(make([]byte, 25))},
-		{"not base64", outbox.SecretPrefix + "!!!!" + canary},
-		{"too short", outbox.SecretPrefix + key(outbox.MinSecretLen-1)},
-		{"too long", outbox.SecretPrefix + key(outbox.MaxSecretLen+1)},
-		{"far too long", outbox.SecretPrefix + key(1<<20)},
-		{"prefix twice", outbox.SecretPrefix + outbox.SecretPrefix + canary},
+		{"URL-safe base64", webhook.SecretPrefix + "-_" + canary[2:]},
+		{"unpadded", webhook.SecretPrefix + base64.RawStdEncoding.EncodeToString(make([]byte, 25))},
+		{"not base64", webhook.SecretPrefix + "!!!!" + canary},
+		{"too short", webhook.SecretPrefix + key(webhook.MinSecretLen-1)},
+		{"too long", webhook.SecretPrefix + key(webhook.MaxSecretLen+1)},
+		{"far too long", webhook.SecretPrefix + key(1<<20)},
+		{"prefix twice", webhook.SecretPrefix + webhook.SecretPrefix + canary},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := outbox.ParseSecret(tc.s)
-			if !errors.Is(err, outbox.ErrInvalidSecret) {
+			got, err := webhook.ParseSecret(tc.s)
+			if !errors.Is(err, webhook.ErrInvalidSecret) {
 				t.Fatalf("ParseSecret = %x, %v; want ErrInvalidSecret", got, err)
 			}
 			if strings.Contains(err.Error(), canary[4:12]) {
@@ -394,15 +394,15 @@ func TestParseSecret(t *testing.T) {
 }
 
 func TestNewSecret(t *testing.T) {
-	a, b := outbox.NewSecret(), outbox.NewSecret()
+	a, b := webhook.NewSecret(), webhook.NewSecret()
 	if a == b {
 		t.Fatalf("two NewSecret calls returned %q", a)
 	}
 	for _, s := range []string{a, b} {
-		if !strings.HasPrefix(s, outbox.SecretPrefix) {
-			t.Errorf("%q lacks the %s prefix", s, outbox.SecretPrefix)
+		if !strings.HasPrefix(s, webhook.SecretPrefix) {
+			t.Errorf("%q lacks the %s prefix", s, webhook.SecretPrefix)
 		}
-		key, err := outbox.ParseSecret(s)
+		key, err := webhook.ParseSecret(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -415,12 +415,12 @@ func TestNewSecret(t *testing.T) {
 // A message signed with Sign verifies with Verify, for any body and any
 // well-formed ID.
 func TestSignVerifyRoundTrip(t *testing.T) {
-	key := mustSecret(t, outbox.NewSecret())
+	key := mustSecret(t, webhook.NewSecret())
 	now := time.Now()
 	for _, body := range [][]byte{nil, {}, []byte("x"), []byte("a.b.c"), make([]byte, 1<<16)} {
-		for _, id := range []string{"1", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "0190d5a4-7e8f-7c3a-9d2b-4f5e6a7b8c9d", strings.Repeat("z", outbox.MaxIDLen)} {
-			h := headers(id, strconv.FormatInt(now.Unix(), 10), outbox.Sign([][]byte{key}, id, now, body))
-			if err := outbox.Verify([][]byte{key}, h, body, now, 0); err != nil {
+		for _, id := range []string{"1", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "0190d5a4-7e8f-7c3a-9d2b-4f5e6a7b8c9d", strings.Repeat("z", webhook.MaxIDLen)} {
+			h := headers(id, strconv.FormatInt(now.Unix(), 10), webhook.Sign([][]byte{key}, id, now, body))
+			if err := webhook.Verify([][]byte{key}, h, body, now, 0); err != nil {
 				t.Errorf("id %q, %d-byte body: %v", id, len(body), err)
 			}
 		}
@@ -441,7 +441,7 @@ func FuzzVerify(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
-		err := outbox.Verify(secrets, headers(id, ts, sig), body, now, 0)
+		err := webhook.Verify(secrets, headers(id, ts, sig), body, now, 0)
 		if err == nil {
 			// Only a genuine signature verifies: one entry is what Sign
 			// computes for this id, timestamp and body.
@@ -449,7 +449,7 @@ func FuzzVerify(f *testing.F) {
 			if perr != nil {
 				t.Fatalf("verified with an unparsable timestamp %q", ts)
 			}
-			want := strings.Fields(outbox.Sign(secrets, id, time.Unix(sec, 0), body))
+			want := strings.Fields(webhook.Sign(secrets, id, time.Unix(sec, 0), body))
 			found := false
 			for _, entry := range strings.Fields(sig) {
 				found = found || entry == want[0] || entry == want[1]
@@ -458,26 +458,26 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("verified %q without a genuine entry (want one of %q)", sig, want)
 			}
 		} else {
-			var ve *outbox.VerifyError
+			var ve *webhook.VerifyError
 			if !errors.As(err, &ve) {
 				t.Fatalf("err = %#v, want a *VerifyError", err)
 			}
 			switch ve.Err {
-			case outbox.ErrMissingHeaders, outbox.ErrMalformedHeader, outbox.ErrInvalidSignature, outbox.ErrTimestampTooOld, outbox.ErrTimestampTooNew:
+			case webhook.ErrMissingHeaders, webhook.ErrMalformedHeader, webhook.ErrInvalidSignature, webhook.ErrTimestampTooOld, webhook.ErrTimestampTooNew:
 			default:
 				t.Fatalf("err = %v, unwraps to no sentinel", err)
 			}
-			if ve.Header != outbox.HeaderID && ve.Header != outbox.HeaderTimestamp && ve.Header != outbox.HeaderSignature {
+			if ve.Header != webhook.HeaderID && ve.Header != webhook.HeaderTimestamp && ve.Header != webhook.HeaderSignature {
 				t.Fatalf("err = %v names header %q", err, ve.Header)
 			}
 		}
 
 		// Signing the fuzzed id and body always verifies, unless the id is
 		// one Verify refuses.
-		signed := outbox.Sign(secrets[1:], id, now, body)
-		err = outbox.Verify(secrets, headers(id, strconv.FormatInt(now.Unix(), 10), signed), body, now, 0)
-		var ve *outbox.VerifyError
-		if err != nil && (!errors.As(err, &ve) || ve.Header != outbox.HeaderID) {
+		signed := webhook.Sign(secrets[1:], id, now, body)
+		err = webhook.Verify(secrets, headers(id, strconv.FormatInt(now.Unix(), 10), signed), body, now, 0)
+		var ve *webhook.VerifyError
+		if err != nil && (!errors.As(err, &ve) || ve.Header != webhook.HeaderID) {
 			t.Fatalf("a fresh signature for id %q failed: %v", id, err)
 		}
 	})
@@ -490,7 +490,7 @@ func BenchmarkSign(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		outbox.Sign([][]byte{key}, vectors[0].msgID, now, body)
+		webhook.Sign([][]byte{key}, vectors[0].msgID, now, body)
 	}
 }
 
@@ -498,11 +498,11 @@ func BenchmarkVerify(b *testing.B) {
 	key := mustSecret(b, vectors[0].secret)
 	body := make([]byte, 1<<10)
 	now := time.Unix(vectors[0].ts, 0)
-	h := headers(vectors[0].msgID, strconv.FormatInt(now.Unix(), 10), outbox.Sign([][]byte{key}, vectors[0].msgID, now, body))
+	h := headers(vectors[0].msgID, strconv.FormatInt(now.Unix(), 10), webhook.Sign([][]byte{key}, vectors[0].msgID, now, body))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := outbox.Verify([][]byte{key}, h, body, now, 0); err != nil {
+		if err := webhook.Verify([][]byte{key}, h, body, now, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,7 +23,7 @@
 // the dialled address is the proxy's, and the proxy must do this filtering
 // itself.
 
-package outbox
+package webhook
 
 import (
 	"errors"
@@ -43,7 +43,7 @@ const dialTimeout = 10 * time.Second
 // errors.Is(err, ErrAddressRefused) holds for a dial or HTTP error caused by
 // the policy. A refused address is a permanent failure of the endpoint, not
 // a transient one.
-var ErrAddressRefused = errors.New("outbox: address refused")
+var ErrAddressRefused = errors.New("webhook: address refused")
 
 // AddressError reports an address that AddressPolicy refused. It unwraps to
 // ErrAddressRefused.
@@ -63,11 +63,11 @@ type AddressError struct {
 func (e *AddressError) Error() string {
 	switch {
 	case !e.Addr.IsValid():
-		return "outbox: refusing to dial an invalid address"
+		return "webhook: refusing to dial an invalid address"
 	case e.Embedded.IsValid():
-		return "outbox: refusing to dial " + e.Addr.String() + ": it embeds " + e.Embedded.String() + ", " + e.Name + " (" + e.Range.String() + ")"
+		return "webhook: refusing to dial " + e.Addr.String() + ": it embeds " + e.Embedded.String() + ", " + e.Name + " (" + e.Range.String() + ")"
 	}
-	return "outbox: refusing to dial " + e.Addr.String() + ": " + e.Name + " (" + e.Range.String() + ")"
+	return "webhook: refusing to dial " + e.Addr.String() + ": " + e.Name + " (" + e.Range.String() + ")"
 }
 
 func (e *AddressError) Unwrap() error { return ErrAddressRefused }

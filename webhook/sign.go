@@ -17,7 +17,7 @@
 // 24 to 64 random bytes. Asymmetric "v1a" (ed25519) signatures are not
 // produced; Verify skips their entries.
 
-package outbox
+package webhook
 
 import (
 	"crypto/hmac"
@@ -39,6 +39,11 @@ const (
 	HeaderTimestamp = "webhook-timestamp"
 	HeaderSignature = "webhook-signature"
 )
+
+// HeaderAttempt carries the attempt number of a delivery (1 for the first)
+// as outbox.WebhookSender sends it. It is not part of Standard Webhooks and
+// not signed: read it for logs, never for decisions.
+const HeaderAttempt = "Webhook-Attempt"
 
 // SecretPrefix marks a serialised Standard Webhooks signing secret.
 const SecretPrefix = "whsec_"
@@ -69,26 +74,26 @@ const (
 const newSecretLen = 32
 
 // ErrInvalidSecret is returned, wrapped, by ParseSecret.
-var ErrInvalidSecret = errors.New("outbox: invalid webhook secret")
+var ErrInvalidSecret = errors.New("webhook: invalid secret")
 
 // The verification sentinels. Verify returns a *VerifyError that unwraps to
 // exactly one of them, so errors.Is(err, ErrTimestampTooOld) works.
 var (
 	// ErrMissingHeaders: webhook-id, webhook-timestamp or webhook-signature
 	// is absent or empty.
-	ErrMissingHeaders = errors.New("outbox: missing webhook header")
+	ErrMissingHeaders = errors.New("webhook: missing header")
 	// ErrMalformedHeader: a header is present but repeated, too long,
 	// unparsable or otherwise not what the specification allows.
-	ErrMalformedHeader = errors.New("outbox: malformed webhook header")
+	ErrMalformedHeader = errors.New("webhook: malformed header")
 	// ErrInvalidSignature: no v1 entry matches any of the secrets. The body,
 	// the ID or the timestamp was altered, or the secret is wrong.
-	ErrInvalidSignature = errors.New("outbox: invalid webhook signature")
+	ErrInvalidSignature = errors.New("webhook: invalid signature")
 	// ErrTimestampTooOld: the signature is valid but webhook-timestamp is
 	// further in the past than the tolerance: a replay, or a late delivery.
-	ErrTimestampTooOld = errors.New("outbox: webhook timestamp too old")
+	ErrTimestampTooOld = errors.New("webhook: timestamp too old")
 	// ErrTimestampTooNew: the signature is valid but webhook-timestamp is
 	// further in the future than the tolerance: a clock is wrong.
-	ErrTimestampTooNew = errors.New("outbox: webhook timestamp too new")
+	ErrTimestampTooNew = errors.New("webhook: timestamp too new")
 )
 
 // VerifyError says why Verify refused a request: which header, and what was
@@ -158,7 +163,7 @@ func NewSecret() string {
 // pass silently. Sign is safe for concurrent use.
 func Sign(secrets [][]byte, msgID string, ts time.Time, body []byte) string {
 	if len(secrets) == 0 {
-		panic("outbox: Sign needs at least one secret")
+		panic("webhook: Sign needs at least one secret")
 	}
 	const entryLen = len("v1,") + 44 // 44 = base64 length of a SHA-256 sum
 	out := make([]byte, 0, len(secrets)*(entryLen+1))
@@ -167,7 +172,7 @@ func Sign(secrets [][]byte, msgID string, ts time.Time, body []byte) string {
 	tsText := strconv.AppendInt(tsBuf[:0], ts.Unix(), 10)
 	for i, key := range secrets {
 		if len(key) == 0 {
-			panic("outbox: Sign was given an empty secret")
+			panic("webhook: Sign was given an empty secret")
 		}
 		if i > 0 {
 			out = append(out, ' ')
@@ -217,11 +222,11 @@ func mac(dst, key []byte, msgID string, ts, body []byte) []byte {
 // the body within bounds and call Verify with the current time.
 func Verify(secrets [][]byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	if len(secrets) == 0 {
-		return errors.New("outbox: Verify needs at least one secret")
+		return errors.New("webhook: Verify needs at least one secret")
 	}
 	for _, key := range secrets {
 		if len(key) == 0 {
-			return errors.New("outbox: Verify was given an empty secret")
+			return errors.New("webhook: Verify was given an empty secret")
 		}
 	}
 	if tolerance <= 0 {

@@ -30,6 +30,15 @@
 // lease token, lease expiry and takeover, TTL, and exactly one winner among
 // 50 concurrent claims; and, on the SQL engines, MarkTx.
 //
+// # Expiry and shutdown
+//
+// The SQL stores keep an expired key's row until it is reaped: build a
+// Reaper with NewReaper, Start it, and Stop it at shutdown. Stop cancels a
+// reap in progress and returns once the Reaper's goroutine has ended; a
+// stopped Reaper does not start again. MemoryStore and the Redis store
+// forget expired keys by themselves and need none. Nothing else here runs
+// a goroutine: the middleware's lease renewal ends with its request.
+//
 // # Consumers
 //
 // A message or webhook consumer records the message ID with MarkTx in the

@@ -113,7 +113,9 @@ func (d *relayd) wire() error {
 	// or at another relay, meets the message whose ID derives from the key,
 	// so a key costs the enqueue no write.
 	keys := &idempotency.MemoryStore{}
-	d.reaper = &idempotency.Reaper{Store: keys, Interval: KeyTTL / 4, Logger: log}
+	if d.reaper, err = idempotency.NewReaper(keys, idempotency.ReaperConfig{Interval: KeyTTL / 4, Logger: log}); err != nil {
+		return err
+	}
 	apiHandler, err := api.New(api.Config{
 		Store:        d.be.Outbox,
 		Enqueue:      EnqueueFor(d.be),

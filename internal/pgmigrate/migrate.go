@@ -1,6 +1,6 @@
 // Package pgmigrate applies a package's embedded, versioned schema to a
 // PostgreSQL database: the runner behind the Migrate methods of
-// idempotency/pgstore and outbox/postgres.
+// idempotency/postgres and outbox/postgres.
 package pgmigrate
 
 import (
@@ -33,7 +33,7 @@ type Spec struct {
 	// concurrent Runs of this schema.
 	LockKey int64
 
-	// Prefix begins every error Run returns, such as "pgstore".
+	// Prefix begins every error Run returns, such as "outbox/postgres".
 	Prefix string
 
 	// Subject names what is migrated in the error that refuses a newer

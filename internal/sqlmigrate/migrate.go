@@ -1,6 +1,6 @@
 // Package sqlmigrate applies a package's embedded, versioned schema to a
 // SQLite database through database/sql: the runner behind the Migrate
-// methods of idempotency/sqlitestore and outbox/sqlite.
+// methods of idempotency/sqlite and outbox/sqlite.
 package sqlmigrate
 
 import (
@@ -29,7 +29,7 @@ type Spec struct {
 	// (quoted). Run creates it.
 	VersionTable string
 
-	// Prefix begins every error Run returns, such as "sqlitestore".
+	// Prefix begins every error Run returns, such as "outbox/sqlite".
 	Prefix string
 
 	// Subject names what is migrated in the error that refuses a newer

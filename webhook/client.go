@@ -16,8 +16,8 @@ import (
 const DefaultMaxIdleConnsPerHost = 1000
 
 // NewClient returns an HTTP client for delivering webhooks to URLs that
-// users supply: its dialer applies p after DNS resolution (AddressPolicy.Dialer),
-// it uses no proxy (which would hide the real address from the guard),
+// users supply: its dialer (p.Dialer) applies p after DNS resolution, it
+// uses no proxy (which would hide the real address from the guard),
 // follows no redirects, and keeps up to DefaultMaxIdleConnsPerHost idle
 // connections per host. outbox.WebhookSender uses it when its
 // WebhookConfig.Client is nil. The client is safe for concurrent use; give

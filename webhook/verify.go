@@ -29,7 +29,8 @@ var ErrBodyTooLarge = errors.New("webhook: body too large")
 // key rotation pass the old and the new one.
 //
 // It reads at most MaxBodyBytes; a larger body is refused with
-// ErrBodyTooLarge without being read further. It consumes r.Body and leaves it empty.
+// ErrBodyTooLarge without being read further. It consumes r.Body and
+// leaves it empty.
 //
 // A refused request gets a nil body and an error that says why: a
 // *VerifyError unwrapping to ErrMissingHeaders, ErrMalformedHeader,

@@ -13,10 +13,52 @@ import (
 )
 
 // run is the relay's goroutine: ctx ends when Stop is called, deliverCtx
-// only when Stop's own context ends first.
+// only when Stop's own context ends first. The deferred calls run in the
+// order that loses nothing: the workers finish their deliveries (or give
+// back what they had not started), the batched outcomes are written, the
+// lease keeper stops, and the helpers end.
 func (r *Relay) run(ctx, deliverCtx context.Context) {
 	var helpers sync.WaitGroup
 	defer helpers.Wait()
+	wake := r.startHelpers(ctx, &helpers)
+	// Successful deliveries are recorded in batches when the store can.
+	if bc, ok := r.cfg.Store.(BatchCompleter); ok {
+		r.completer = newCompleter(r, bc)
+		go r.completer.run(context.WithoutCancel(deliverCtx))
+		defer r.completer.close() // after the workers: it records their last outcomes
+	}
+	// The lease keeper outlives the workers: deliveries still running
+	// after Stop are renewed until they end.
+	defer r.startLeaseKeeper(deliverCtx)()
+	p := &pipeline{queue: make(chan Delivery, r.cfg.BatchSize), freed: make(chan struct{}, 1)}
+	var workers sync.WaitGroup
+	defer workers.Wait() // deliveries finish (or are canceled by Stop)
+	defer close(p.queue)
+	for range r.cfg.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			r.work(ctx, deliverCtx, p)
+		}()
+	}
+	r.claimLoop(ctx, p, wake)
+}
+
+// pipeline carries claimed messages to the workers. The claim loop keeps
+// queue up to a batch ahead of them, so that a worker finishing a delivery
+// starts the next at once instead of waiting for a claim. held counts the
+// messages claimed and not yet finished, queued or in flight; freed is
+// signalled when one finishes.
+type pipeline struct {
+	queue chan Delivery
+	held  atomic.Int64
+	freed chan struct{}
+}
+
+// startHelpers starts the goroutines beside the claim loop: the store's
+// notifications, when it is a Waker, and pruning. It returns the channel
+// the notifications wake the claim loop on.
+func (r *Relay) startHelpers(ctx context.Context, helpers *sync.WaitGroup) <-chan struct{} {
 	wake := make(chan struct{}, 1)
 	if waker, ok := r.cfg.Store.(Waker); ok {
 		helpers.Add(1)
@@ -32,81 +74,56 @@ func (r *Relay) run(ctx, deliverCtx context.Context) {
 			r.prune(ctx)
 		}()
 	}
-	// Successful deliveries are recorded in batches when the store can.
-	if bc, ok := r.cfg.Store.(BatchCompleter); ok {
-		r.completer = newCompleter(r, bc)
-		go r.completer.run(context.WithoutCancel(deliverCtx))
-		defer r.completer.close() // after the workers: it records their last outcomes
-	}
+	return wake
+}
 
-	// Workers deliver the messages of queue, which the claim loop keeps
-	// up to a batch ahead of them, so that a worker finishing a delivery
-	// starts the next at once instead of waiting for a claim. held counts
-	// the messages claimed and not yet finished, queued or in flight.
-	queue := make(chan Delivery, r.cfg.BatchSize)
-	var held atomic.Int64
-	freed := make(chan struct{}, 1)
-	// The lease keeper outlives the workers: deliveries still running
-	// after Stop are renewed until they end.
+// startLeaseKeeper starts the keeper that renews the leases of deliveries
+// in flight, and returns the function that stops it and waits for it.
+func (r *Relay) startLeaseKeeper(deliverCtx context.Context) (stop func()) {
 	r.leases = newLeaseKeeper(r.cfg.Store, r.cfg.Lease, r.cfg.Logger)
 	stopLeases, leasesDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(leasesDone)
 		r.leases.run(deliverCtx, stopLeases)
 	}()
-	defer func() {
+	return func() {
 		close(stopLeases)
 		<-leasesDone
-	}()
-	var workers sync.WaitGroup
-	defer workers.Wait() // deliveries finish (or are canceled by Stop)
-	defer close(queue)
-	for range r.cfg.Workers {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for d := range queue {
-				if ctx.Err() != nil {
-					r.giveBack(deliverCtx, d) // claimed ahead, not started: stopping
-				} else if d, ok := r.renewIfOld(deliverCtx, d); ok {
-					r.deliver(deliverCtx, d)
-				}
-				held.Add(-1)
-				if d.OrderingKey != "" {
-					r.kickClaims() // the next message of its key may be due
-				}
-				signal(freed)
-			}
-		}()
 	}
+}
 
-	// Claim when at least half a batch fits, so that claims are few and
-	// full; after a claim that found fewer messages than it asked for,
-	// claim again only when something may have become due: a
-	// notification, a retry the relay scheduled falling due, the poll, a
-	// message of an ordering key finishing, or a place freeing while
-	// destinations were skipped.
+// work is a worker: it delivers the queued messages until the queue
+// closes, and gives back those claimed ahead once the relay is stopping.
+func (r *Relay) work(ctx, deliverCtx context.Context, p *pipeline) {
+	for d := range p.queue {
+		if ctx.Err() != nil {
+			r.giveBack(deliverCtx, d) // claimed ahead, not started: stopping
+		} else if d, ok := r.renewIfOld(deliverCtx, d); ok {
+			r.deliver(deliverCtx, d)
+		}
+		p.held.Add(-1)
+		if d.OrderingKey != "" {
+			r.kickClaims() // the next message of its key may be due
+		}
+		signal(p.freed)
+	}
+}
+
+// claimLoop claims until ctx ends. It claims when at least half a batch
+// fits, so that claims are few and full; after a claim that found fewer
+// messages than it asked for, it claims again only when something may have
+// become due: a notification, a retry the relay scheduled falling due, the
+// poll, a message of an ordering key finishing, or a place freeing while
+// destinations were skipped.
+func (r *Relay) claimLoop(ctx context.Context, p *pipeline, wake <-chan struct{}) {
 	threshold := max(1, r.cfg.BatchSize/2)
 	drained, skipping := false, false
 	for ctx.Err() == nil {
-		n := min(r.cfg.BatchSize, r.cfg.Workers+r.cfg.BatchSize-int(held.Load()))
+		n := min(r.cfg.BatchSize, r.cfg.Workers+r.cfg.BatchSize-int(p.held.Load()))
 		if n >= threshold && !drained {
-			now := time.Now()
-			skip := r.skipped(now)
-			claimed, err := r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, skip)
-			r.retryClaimed(now) // even if the claim failed: no hurry to retry it
-			switch {
-			case err == nil:
-				r.lastPoll.Store(now.UnixNano())
-			case ctx.Err() == nil:
-				r.cfg.Logger.Warn("outbox: claiming messages failed", "error", err.Error())
-			}
-			held.Add(int64(len(claimed)))
-			for _, d := range claimed {
-				queue <- d
-			}
-			drained, skipping = len(claimed) < n, len(skip) > 0
-			if !drained {
+			var found int
+			found, skipping = r.claim(ctx, p, n)
+			if drained = found < n; !drained {
 				continue // a full batch: more may be due now
 			}
 		}
@@ -119,13 +136,33 @@ func (r *Relay) run(ctx, deliverCtx context.Context) {
 			drained = false
 		case <-r.kick:
 			drained = false
-		case <-freed:
+		case <-p.freed:
 			if skipping {
 				drained = false
 			}
 		}
 		t.Stop()
 	}
+}
+
+// claim claims up to n due messages into the pipeline and reports how many
+// it found and whether it skipped destinations whose breaker is open.
+func (r *Relay) claim(ctx context.Context, p *pipeline, n int) (found int, skipping bool) {
+	now := time.Now()
+	skip := r.skipped(now)
+	claimed, err := r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, skip)
+	r.retryClaimed(now) // even if the claim failed: no hurry to retry it
+	switch {
+	case err == nil:
+		r.lastPoll.Store(now.UnixNano())
+	case ctx.Err() == nil:
+		r.cfg.Logger.Warn("outbox: claiming messages failed", "error", err.Error())
+	}
+	p.held.Add(int64(len(claimed)))
+	for _, d := range claimed {
+		p.queue <- d
+	}
+	return len(claimed), len(skip) > 0
 }
 
 // signal wakes whoever waits on c, unless it is already signalled.

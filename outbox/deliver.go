@@ -14,21 +14,9 @@ import (
 // deliver runs one attempt and records its outcome.
 func (r *Relay) deliver(ctx context.Context, d Delivery) {
 	bg := context.WithoutCancel(ctx)
-	var done func(error)
-	if r.cfg.Breakers != nil {
-		b := r.cfg.Breakers.Get(d.Destination)
-		var err error
-		if ownFailure(d) && b.State() != rebound.Closed {
-			// A message that failed on its own last time waits while the
-			// breaker is not closed: it is no probe of the destination.
-			err = rebound.ErrCircuitOpen
-		} else {
-			done, err = b.Allow()
-		}
-		if err != nil {
-			r.hold(bg, d, b)
-			return
-		}
+	done, ok := r.admit(bg, d)
+	if !ok {
+		return
 	}
 
 	lim := r.limitsFor(d.Destination)
@@ -103,6 +91,29 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 	default:
 		r.retry(bg, d, err, cl.Class, now, v.wait)
 	}
+}
+
+// admit asks the destination's breaker, if any, to let the delivery
+// through, and returns the function that reports its outcome (nil without
+// breakers). A refused delivery is held: its message is given back.
+func (r *Relay) admit(ctx context.Context, d Delivery) (done func(error), ok bool) {
+	if r.cfg.Breakers == nil {
+		return nil, true
+	}
+	b := r.cfg.Breakers.Get(d.Destination)
+	var err error
+	if ownFailure(d) && b.State() != rebound.Closed {
+		// A message that failed on its own last time waits while the
+		// breaker is not closed: it is no probe of the destination.
+		err = rebound.ErrCircuitOpen
+	} else {
+		done, err = b.Allow()
+	}
+	if err != nil {
+		r.hold(ctx, d, b)
+		return nil, false
+	}
+	return done, true
 }
 
 // retry schedules the message's next attempt after wait, and reports it.

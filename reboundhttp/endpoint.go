@@ -32,10 +32,10 @@ func DefaultEndpoint(req *http.Request) string {
 	return req.Method + " " + host
 }
 
-// Redact returns u as text with its user info and query removed, for logs
+// redact returns u as text with its user info and query removed, for logs
 // and error messages: "https://user:pw@host/p?token=x" becomes
 // "https://host/p".
-func Redact(u *url.URL) string {
+func redact(u *url.URL) string {
 	if u == nil {
 		return ""
 	}

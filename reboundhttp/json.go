@@ -79,7 +79,7 @@ func DoJSON[T any](c *http.Client, req *http.Request) (T, error) {
 	resp, err := c.Do(req.WithContext(context.WithValue(req.Context(), jsonKey{}, jc)))
 	if err != nil {
 		if ue, ok := err.(*url.Error); ok {
-			ue.URL = Redact(req.URL)
+			ue.URL = redact(req.URL)
 		}
 		return v, err
 	}

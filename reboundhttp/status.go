@@ -128,7 +128,7 @@ func newStatusError(resp *http.Response, c rebound.Classification, err error, pe
 		class:       c,
 	}
 	if req := resp.Request; req != nil {
-		e.Method, e.URL = req.Method, Redact(req.URL)
+		e.Method, e.URL = req.Method, redact(req.URL)
 	}
 	if len(peek) > MaxStatusErrorBody {
 		peek = peek[:MaxStatusErrorBody]

@@ -120,18 +120,18 @@ func call(ctx context.Context, args []string, stdio IO, env callEnv) int {
 	j := &judge{json: f.json}
 	p := &progress{w: stdio.Stderr, terminal: stdio.StderrIsTerminal, quiet: f.quiet, flags: f, judge: j}
 	t, err := reboundhttp.NewTransport(reboundhttp.Config{
-		Base: env.base,
+		Base:           env.base,
+		AttemptTimeout: f.timeout,
 		Policy: rebound.Policy{
-			MaxAttempts:    f.attempts,
-			AttemptTimeout: f.timeout,
-			MaxRetryAfter:  f.maxWait,
-			Backoff:        env.backoff,
-			Rand:           env.rand,
-			Observer:       p,
+			MaxAttempts:   f.attempts,
+			MaxRetryAfter: f.maxWait,
+			Backoff:       env.backoff,
+			Rand:          env.rand,
+			Observer:      p,
 		},
 		// Events name the request itself: this program makes one call, so
 		// there is no label cardinality to keep bounded.
-		Endpoint:         func(r *http.Request) string { return r.Method + " " + reboundhttp.Redact(r.URL) },
+		Endpoint:         func(r *http.Request) string { return r.Method + " " + redact(r.URL) },
 		ClassifyResponse: j.classify,
 		IdempotencyKeys:  f.key == "auto",
 	})
@@ -253,7 +253,7 @@ func redactedError(err error) string {
 	if errors.As(err, &ue) {
 		s := ue.Op + " "
 		if u, perr := url.Parse(ue.URL); perr == nil {
-			s += reboundhttp.Redact(u)
+			s += redact(u)
 		}
 		return s + ": " + ue.Err.Error()
 	}

@@ -230,7 +230,7 @@ func (c *apiClient) redactedServer() string {
 	if err != nil {
 		return "the server"
 	}
-	return reboundhttp.Redact(u)
+	return redact(u)
 }
 
 // report writes err as one line on stderr, unless ctx was canceled, and

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
-	"github.com/rebound-go/rebound/reboundhttp"
 )
 
 // parseCall parses the command line of `rebound call`. Flags may come before
@@ -93,10 +92,10 @@ func checkURL(s string) error {
 		return fmt.Errorf("bad URL: %v", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("bad URL %q: want an http:// or https:// URL", reboundhttp.Redact(u))
+		return fmt.Errorf("bad URL %q: want an http:// or https:// URL", redact(u))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("bad URL %q: no host", reboundhttp.Redact(u))
+		return fmt.Errorf("bad URL %q: no host", redact(u))
 	}
 	return nil
 }

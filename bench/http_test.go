@@ -123,8 +123,7 @@ func reboundHTTPNoTimeout(tb testing.TB, base http.RoundTripper, zeroWait bool) 
 }
 
 func reboundHTTPClientTimeout(tb testing.TB, base http.RoundTripper, zeroWait bool, attemptTimeout time.Duration) httpDo {
-	cfg := reboundhttp.Config{Base: base}
-	cfg.Policy.AttemptTimeout = attemptTimeout
+	cfg := reboundhttp.Config{Base: base, AttemptTimeout: attemptTimeout}
 	if zeroWait {
 		cfg.Policy.Backoff = rebound.Constant(0)
 	}

@@ -55,7 +55,8 @@
 //
 // # Timeouts
 //
-// Each attempt has its own timeout (Policy.AttemptTimeout, default 5 s),
+// Each attempt has its own timeout (Config.AttemptTimeout, default
+// DefaultAttemptTimeout, 5 s),
 // which bounds it like http.Client.Timeout bounds a request: from sending
 // to the end of reading the body. An attempt that runs out of it is a
 // Connection failure and is retried. The caller's context deadline bounds
@@ -68,10 +69,15 @@
 // The timeout has a price: the caller's request cannot be modified, so an
 // attempt that carries its own deadline is a copy of the request (one
 // allocation of about 320 bytes; with a cancelable context, six). Set
-// Policy.AttemptTimeout to NoAttemptTimeout to turn it off, for streaming
+// Config.AttemptTimeout to NoAttemptTimeout to turn it off, for streaming
 // responses or long downloads, or when the caller's context deadline is
 // the only bound wanted: attempts then send the caller's request itself
 // (a retry with a body sends a copy holding the replayed body).
+//
+// Config.Policy.AttemptTimeout keeps the meaning it has in rebound.Do, where
+// zero means no per-attempt timeout, and must be zero here: NewTransport
+// rejects any other value with a *rebound.ConfigError naming the field, so
+// that one field, Config.AttemptTimeout, says how long an attempt may take.
 //
 // # Labels, breakers and budgets
 //

@@ -35,10 +35,8 @@ func Example_idempotency() {
 
 	client, _ := reboundhttp.NewClient(reboundhttp.Config{
 		IdempotencyKeys: true, // one key per request, the same on every attempt
-		Policy: rebound.Policy{
-			AttemptTimeout: 100 * time.Millisecond,
-			Backoff:        rebound.Constant(50 * time.Millisecond),
-		},
+		AttemptTimeout:  100 * time.Millisecond,
+		Policy:          rebound.Policy{Backoff: rebound.Constant(50 * time.Millisecond)},
 	})
 	resp, err := client.Post(srv.URL+"/orders", "application/json", strings.NewReader(`{"sku":"X1","qty":2}`))
 	if err != nil {

@@ -114,7 +114,7 @@ func ExampleNoAttemptTimeout() {
 	defer api.Close()
 
 	client, _ := reboundhttp.NewClient(reboundhttp.Config{
-		Policy: rebound.Policy{AttemptTimeout: reboundhttp.NoAttemptTimeout},
+		AttemptTimeout: reboundhttp.NoAttemptTimeout,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()

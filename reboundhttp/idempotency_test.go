@@ -77,11 +77,11 @@ func TestIdempotencyMiddlewareInFlight409IsAWait(t *testing.T) {
 		c := newClient(t, reboundhttp.Config{
 			Base:            handlerRT{slowOrders(t, &runs)},
 			IdempotencyKeys: true,
+			AttemptTimeout:  100 * time.Millisecond,
 			Policy: rebound.Policy{
-				MaxAttempts:    10,
-				AttemptTimeout: 100 * time.Millisecond,
-				Backoff:        rebound.Constant(50 * time.Millisecond),
-				Observer:       rec,
+				MaxAttempts: 10,
+				Backoff:     rebound.Constant(50 * time.Millisecond),
+				Observer:    rec,
 			},
 		})
 		// A cancelable context: each attempt gets exactly its 100 ms.

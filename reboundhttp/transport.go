@@ -12,33 +12,38 @@ import (
 	"github.com/rebound-go/rebound"
 )
 
-// DefaultAttemptTimeout is the per-attempt timeout a zero
-// Config.Policy.AttemptTimeout stands for: the guide's 5 s request timeout.
+// DefaultAttemptTimeout is the per-attempt timeout of a zero
+// Config.AttemptTimeout: the guide's 5 s request timeout.
 const DefaultAttemptTimeout = 5 * time.Second
 
-// NoAttemptTimeout, as Config.Policy.AttemptTimeout, turns the per-attempt
-// timeout off: attempts are then bounded only by the request's context, as
-// with a plain http.Client. Use it for streaming or long downloads, whose
-// bodies may take longer to read than any fixed bound. Any negative value
-// means the same.
+// NoAttemptTimeout, as Config.AttemptTimeout, turns the per-attempt timeout
+// off: attempts are then bounded only by the request's context, as with a
+// plain http.Client. Use it for streaming or long downloads, whose bodies
+// may take longer to read than any fixed bound. Any negative value means
+// the same.
 const NoAttemptTimeout time.Duration = -1
 
 // Config configures a Transport. The zero value means every default.
 type Config struct {
 	// Base sends each attempt. Default http.DefaultTransport.
 	Base http.RoundTripper
+	// AttemptTimeout bounds each attempt the way http.Client.Timeout
+	// bounds a request: from sending it to the end of reading the response
+	// body. Zero means DefaultAttemptTimeout (5 s); NoAttemptTimeout (any
+	// negative value) means none. Each attempt gets between the timeout
+	// and 1/32 more. An attempt that runs out of it is a Connection failure
+	// and is retried; the caller's context deadline ends the call instead.
+	AttemptTimeout time.Duration
 	// Policy is the retry policy of every request. Its zero value means
 	// rebound's defaults (3 attempts, exponential backoff 1 s → 10 s with
 	// full jitter, retry Connection and Response failures, honour
 	// Retry-After up to 60 s). Policy.Endpoint, Breaker, Budget and
 	// NonIdempotent are set per request by the Transport.
 	//
-	// Policy.AttemptTimeout bounds each attempt the way http.Client.Timeout
-	// bounds a request: from sending it to the end of reading the response
-	// body. Zero means DefaultAttemptTimeout (5 s); NoAttemptTimeout (any
-	// negative value) means none. Each attempt gets between the timeout
-	// and 1/32 more. An attempt that runs out of it is a Connection failure
-	// and is retried; the caller's context deadline ends the call instead.
+	// Policy.AttemptTimeout must be zero: the Transport times its attempts
+	// itself, to the end of the response body, by AttemptTimeout above. (In
+	// rebound.Do a zero Policy.AttemptTimeout means no per-attempt timeout;
+	// here too it adds none.)
 	Policy rebound.Policy
 	// Breakers, when set, gives each endpoint its own circuit breaker; a
 	// request refused by an open breaker fails at once without touching
@@ -98,14 +103,16 @@ type Transport struct {
 // NewTransport returns a Transport, or an error naming the first invalid
 // field of cfg.
 func NewTransport(cfg Config) (*Transport, error) {
-	d := cfg.Policy.AttemptTimeout
+	if cfg.Policy.AttemptTimeout != 0 {
+		return nil, &rebound.ConfigError{Field: "reboundhttp.Config.Policy.AttemptTimeout", Problem: "want 0, got " + cfg.Policy.AttemptTimeout.String() + ": set Config.AttemptTimeout, which bounds each attempt to the end of its response body"}
+	}
+	d := cfg.AttemptTimeout
 	switch {
 	case d == 0:
 		d = DefaultAttemptTimeout
 	case d < 0:
 		d = 0 // no per-attempt timeout
 	}
-	cfg.Policy.AttemptTimeout = 0 // attempts are timed here, not by rebound.Do
 	if err := cfg.Policy.Validate(); err != nil {
 		var ce *rebound.ConfigError
 		if errors.As(err, &ce) {

@@ -273,8 +273,8 @@ func TestAttemptTimeoutVersusCallerDeadline(t *testing.T) {
 func TestAttemptTimeoutIsExactWithCancelableParent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeRT{script: []func(*http.Request) (*http.Response, error){hang, status(200, "")}}
-		p := rebound.Policy{AttemptTimeout: 2 * time.Second, Backoff: rebound.Constant(time.Second)}
-		c := newClient(t, reboundhttp.Config{Base: f, Policy: p})
+		p := rebound.Policy{Backoff: rebound.Constant(time.Second)}
+		c := newClient(t, reboundhttp.Config{Base: f, Policy: p, AttemptTimeout: 2 * time.Second})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/slow", nil)
@@ -298,8 +298,8 @@ func TestNoAttemptTimeoutLeavesAttemptsToTheCaller(t *testing.T) {
 		}
 		for _, d := range []time.Duration{reboundhttp.NoAttemptTimeout, -time.Second} {
 			f := &fakeRT{script: []func(*http.Request) (*http.Response, error){slow}}
-			p := rebound.Policy{AttemptTimeout: d, Backoff: rebound.Constant(time.Second)}
-			c := newClient(t, reboundhttp.Config{Base: f, Policy: p})
+			p := rebound.Policy{Backoff: rebound.Constant(time.Second)}
+			c := newClient(t, reboundhttp.Config{Base: f, Policy: p, AttemptTimeout: d})
 			req, _ := http.NewRequest("GET", "http://api.test/slow", nil)
 			start := time.Now()
 			resp, err := c.Do(req)
@@ -320,7 +320,7 @@ func TestNoAttemptTimeoutLeavesAttemptsToTheCaller(t *testing.T) {
 
 		// The caller's deadline still ends the call.
 		f := &fakeRT{script: []func(*http.Request) (*http.Response, error){hang}}
-		c := newClient(t, reboundhttp.Config{Base: f, Policy: rebound.Policy{AttemptTimeout: reboundhttp.NoAttemptTimeout}})
+		c := newClient(t, reboundhttp.Config{Base: f, AttemptTimeout: reboundhttp.NoAttemptTimeout})
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/slow", nil)
@@ -467,6 +467,24 @@ func TestInvalidConfig(t *testing.T) {
 	_, err := reboundhttp.NewTransport(reboundhttp.Config{Policy: rebound.Policy{MaxAttempts: -2}})
 	if err == nil || !strings.Contains(err.Error(), "Config.Policy.MaxAttempts") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// Policy.AttemptTimeout means what it means in rebound.Do (0 is none), so
+// the Transport, which times attempts itself through Config.AttemptTimeout,
+// refuses any other value instead of reading it differently.
+func TestPolicyAttemptTimeoutIsRefused(t *testing.T) {
+	for _, d := range []time.Duration{time.Second, -1} {
+		_, err := reboundhttp.NewTransport(reboundhttp.Config{Policy: rebound.Policy{AttemptTimeout: d}})
+		var ce *rebound.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "reboundhttp.Config.Policy.AttemptTimeout" || !strings.Contains(ce.Problem, "Config.AttemptTimeout") {
+			t.Fatalf("AttemptTimeout %v: got %v", d, err)
+		}
+	}
+	for _, d := range []time.Duration{0, time.Second, reboundhttp.NoAttemptTimeout} {
+		if _, err := reboundhttp.NewTransport(reboundhttp.Config{AttemptTimeout: d}); err != nil {
+			t.Fatalf("Config.AttemptTimeout %v: %v", d, err)
+		}
 	}
 }
 

@@ -156,9 +156,7 @@ func TestWireJSONRetriesBrokenBodies(t *testing.T) {
 
 func TestWireJSONSlowBodyTimesOutAndRetries(t *testing.T) {
 	s := newScript(t, stall, reply(200, `{"id":1,"name":"Grace"}`))
-	p := fastPolicy()
-	p.AttemptTimeout = 100 * time.Millisecond
-	c := newClient(t, reboundhttp.Config{Policy: p})
+	c := newClient(t, reboundhttp.Config{Policy: fastPolicy(), AttemptTimeout: 100 * time.Millisecond})
 	u, err := reboundhttp.GetJSON[user](context.Background(), c, s.srv.URL)
 	if err != nil || u.Name != "Grace" || s.requests.Load() != 2 {
 		t.Fatalf("got %+v %v after %d requests", u, err, s.requests.Load())

@@ -120,14 +120,14 @@ func call(ctx context.Context, args []string, stdio IO, env callEnv) int {
 	j := &judge{json: f.json}
 	p := &progress{w: stdio.Stderr, terminal: stdio.StderrIsTerminal, quiet: f.quiet, flags: f, judge: j}
 	t, err := reboundhttp.NewTransport(reboundhttp.Config{
-		Base: env.base,
+		Base:           env.base,
+		AttemptTimeout: f.timeout,
 		Policy: rebound.Policy{
-			MaxAttempts:    f.attempts,
-			AttemptTimeout: f.timeout,
-			MaxRetryAfter:  f.maxWait,
-			Backoff:        env.backoff,
-			Rand:           env.rand,
-			Observer:       p,
+			MaxAttempts:   f.attempts,
+			MaxRetryAfter: f.maxWait,
+			Backoff:       env.backoff,
+			Rand:          env.rand,
+			Observer:      p,
 		},
 		// Events name the request itself: this program makes one call, so
 		// there is no label cardinality to keep bounded.

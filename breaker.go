@@ -375,6 +375,3 @@ func (b *Breaker) transition(gen uint64, from, to BreakerState, at time.Duration
 		b.cfg.Observer.Observe(context.Background(), Event{Kind: BreakerStateChanged, Endpoint: b.cfg.Name, From: from, To: to})
 	}
 }
-
-// IsCircuitOpen reports whether err says a breaker refused a call.
-func IsCircuitOpen(err error) bool { return errors.Is(err, ErrCircuitOpen) }

@@ -191,17 +191,26 @@ func TestClassAndReasonNames(t *testing.T) {
 	if got := rebound.Classes(rebound.Connection, rebound.Response).String(); got != "connection|response" {
 		t.Errorf("ClassSet.String() = %q", got)
 	}
-	want := map[rebound.Reason]string{
-		rebound.ReasonExhausted: "exhausted", rebound.ReasonPermanent: "permanent", rebound.ReasonBudget: "budget",
-		rebound.ReasonDeadline: "deadline", rebound.ReasonCircuitOpen: "circuit_open", rebound.ReasonWaitTooLong: "wait_too_long",
-		rebound.ReasonCanceled: "canceled",
+	// Each Reason has its name and exactly one sentinel.
+	type named struct {
+		name     string
+		sentinel error
 	}
-	for r, name := range want {
-		if r.String() != name || !errors.Is(&rebound.Error{Reason: r}, r.Sentinel()) {
-			t.Errorf("reason %d: name %q, sentinel match %v", r, r.String(), errors.Is(&rebound.Error{Reason: r}, r.Sentinel()))
+	want := map[rebound.Reason]named{
+		rebound.ReasonExhausted:   {"exhausted", rebound.ErrExhausted},
+		rebound.ReasonPermanent:   {"permanent", rebound.ErrPermanent},
+		rebound.ReasonBudget:      {"budget", rebound.ErrBudget},
+		rebound.ReasonDeadline:    {"deadline", rebound.ErrDeadline},
+		rebound.ReasonCircuitOpen: {"circuit_open", rebound.ErrCircuitOpen},
+		rebound.ReasonWaitTooLong: {"wait_too_long", rebound.ErrWaitTooLong},
+		rebound.ReasonCanceled:    {"canceled", rebound.ErrCanceled},
+	}
+	for r, w := range want {
+		if r.String() != w.name || !errors.Is(&rebound.Error{Reason: r}, w.sentinel) {
+			t.Errorf("reason %d: name %q, sentinel match %v", r, r.String(), errors.Is(&rebound.Error{Reason: r}, w.sentinel))
 		}
-		for other := range want {
-			if other != r && errors.Is(&rebound.Error{Reason: r}, other.Sentinel()) {
+		for other, o := range want {
+			if other != r && errors.Is(&rebound.Error{Reason: r}, o.sentinel) {
 				t.Errorf("reason %v matches the sentinel of %v", r, other)
 			}
 		}

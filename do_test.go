@@ -171,15 +171,15 @@ func TestDoRetryOnSelectsClasses(t *testing.T) {
 	calls := 0
 	p := rebound.Policy{RetryOn: rebound.Classes(rebound.Connection), Classifiers: []rebound.Classifier{errBadGateway}, Backoff: rebound.Constant(0)}
 	err := rebound.Run(context.Background(), p, func(context.Context) error { calls++; return errors.New("502") })
-	if calls != 1 || rebound.ReasonOf(err) != rebound.ReasonPermanent {
-		t.Fatalf("calls=%d reason=%v, want 1 permanent", calls, rebound.ReasonOf(err))
+	if calls != 1 || !errors.Is(err, rebound.ErrPermanent) {
+		t.Fatalf("calls=%d err=%v, want 1 permanent", calls, err)
 	}
 	// Unknown errors are retried once the policy opts in.
 	calls = 0
 	p = rebound.Policy{RetryOn: rebound.Classes(rebound.Connection, rebound.Unknown), Backoff: rebound.Constant(0)}
 	err = rebound.Run(context.Background(), p, func(context.Context) error { calls++; return errors.New("flaky") })
-	if calls != 3 || rebound.ReasonOf(err) != rebound.ReasonExhausted {
-		t.Fatalf("calls=%d reason=%v, want 3 exhausted", calls, rebound.ReasonOf(err))
+	if calls != 3 || !errors.Is(err, rebound.ErrExhausted) {
+		t.Fatalf("calls=%d err=%v, want 3 exhausted", calls, err)
 	}
 	// Transient retries an error whatever its class.
 	calls = 0
@@ -187,8 +187,8 @@ func TestDoRetryOnSelectsClasses(t *testing.T) {
 		calls++
 		return rebound.Transient(errors.New("row locked"))
 	})
-	if calls != 3 || rebound.ReasonOf(err) != rebound.ReasonExhausted {
-		t.Fatalf("transient: calls=%d reason=%v, want 3 exhausted", calls, rebound.ReasonOf(err))
+	if calls != 3 || !errors.Is(err, rebound.ErrExhausted) {
+		t.Fatalf("transient: calls=%d err=%v, want 3 exhausted", calls, err)
 	}
 }
 
@@ -218,8 +218,8 @@ func TestDoMaxElapsed(t *testing.T) {
 		at, err := schedule(t, t.Context(), p, always(errReset))
 		// 0, 1, 3; the next wait of 4 s would end at 7 s > 4 s.
 		equalDurations(t, at, []time.Duration{0, time.Second, 3 * time.Second})
-		if rebound.ReasonOf(err) != rebound.ReasonDeadline {
-			t.Fatalf("reason %v, want deadline", rebound.ReasonOf(err))
+		if !errors.Is(err, rebound.ErrDeadline) {
+			t.Fatalf("got %v, want deadline", err)
 		}
 	})
 }
@@ -257,8 +257,8 @@ func TestDoDefaultRetryAfterCapIs60s(t *testing.T) {
 			return rebound.RetryAfter(errReset, 61*time.Second)
 		})
 		equalDurations(t, at, []time.Duration{0, 60 * time.Second})
-		if rebound.ReasonOf(err) != rebound.ReasonWaitTooLong {
-			t.Fatalf("reason %v, want wait_too_long", rebound.ReasonOf(err))
+		if !errors.Is(err, rebound.ErrWaitTooLong) {
+			t.Fatalf("got %v, want wait_too_long", err)
 		}
 	})
 }

@@ -35,6 +35,12 @@
 // retrying stopped ([Reason]: exhausted, permanent, budget, deadline,
 // circuit_open, wait_too_long, canceled) and wraps the last error.
 //
+// There is one way to learn why a call gave up: errors.Is with the sentinel
+// of a Reason ([ErrExhausted], [ErrPermanent], [ErrBudget], [ErrDeadline],
+// [ErrCircuitOpen], [ErrWaitTooLong], [ErrCanceled]; one per Reason), or
+// errors.As to the [*Error] and its Reason field, which also carries the
+// attempts, the elapsed time and the last error.
+//
 // Do never starts a wait that would end after the context's deadline: it
 // gives up at once with ReasonDeadline and the last error, instead of
 // sleeping into a certain failure. A per-attempt timeout

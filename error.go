@@ -58,11 +58,11 @@ var (
 	ErrCanceled    = &reasonError{ReasonCanceled}
 )
 
+// reasonSentinels holds the one sentinel of each Reason.
 var reasonSentinels = [numReasons]error{nil, ErrExhausted, ErrPermanent, ErrBudget, ErrDeadline, ErrCircuitOpen, ErrWaitTooLong, ErrCanceled}
 
-// Sentinel returns the sentinel error of r (ErrBudget for ReasonBudget…), or
-// nil for ReasonNone.
-func (r Reason) Sentinel() error {
+// sentinel returns the sentinel error of r, or nil for ReasonNone.
+func (r Reason) sentinel() error {
 	if r < numReasons {
 		return reasonSentinels[r]
 	}
@@ -153,22 +153,13 @@ func (e *Error) Unwrap() error { return e.Last }
 // Is matches the sentinel of the error's Reason and, for ReasonCanceled, the
 // context's cause (context.Canceled or context.DeadlineExceeded).
 func (e *Error) Is(target error) bool {
-	if target == e.Reason.Sentinel() {
+	if target == e.Reason.sentinel() {
 		return true
 	}
 	if e.cause != nil && e.cause != e.Last {
 		return errors.Is(e.cause, target)
 	}
 	return false
-}
-
-// ReasonOf returns the Reason of the *Error in err's chain, or ReasonNone.
-func ReasonOf(err error) Reason {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Reason
-	}
-	return ReasonNone
 }
 
 // canceledCause is context.Cause(ctx), never nil once ctx is done.

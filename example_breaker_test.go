@@ -24,7 +24,10 @@ func ExampleBreaker() {
 	}
 	for i := 0; i < 4; i++ {
 		err := rebound.Run(context.Background(), policy, down)
-		fmt.Println(rebound.ReasonOf(err))
+		var e *rebound.Error
+		if errors.As(err, &e) {
+			fmt.Println(e.Reason)
+		}
 	}
 	fmt.Println(breakers.Get("inventory").State())
 	// Output:

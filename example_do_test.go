@@ -56,8 +56,8 @@ func ExamplePermanent() {
 		attempts++
 		return rebound.Permanent(errInvalid) // a validation error: never retried
 	})
-	fmt.Println(attempts, rebound.ReasonOf(err), errors.Is(err, errInvalid))
-	// Output: 1 permanent true
+	fmt.Println(attempts, errors.Is(err, rebound.ErrPermanent), errors.Is(err, errInvalid))
+	// Output: 1 true true
 }
 
 // A server-requested wait is honoured up to Policy.MaxRetryAfter; a longer

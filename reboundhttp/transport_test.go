@@ -326,7 +326,7 @@ func TestNoAttemptTimeoutLeavesAttemptsToTheCaller(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/slow", nil)
 		start := time.Now()
 		_, err := c.Do(req)
-		if rebound.ReasonOf(err) != rebound.ReasonCanceled || time.Since(start) != 20*time.Second || f.attempts() != 1 {
+		if !errors.Is(err, rebound.ErrCanceled) || time.Since(start) != 20*time.Second || f.attempts() != 1 {
 			t.Fatalf("got %v after %v and %d attempts, want canceled at 20s", err, time.Since(start), f.attempts())
 		}
 	})

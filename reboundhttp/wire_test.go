@@ -188,7 +188,7 @@ func TestWireJSONErrorsNameStatusTypeAndBody(t *testing.T) {
 	// Giving up on malformed JSON says so.
 	s = newScript(t, reply(200, `not json`))
 	_, err = reboundhttp.GetJSON[user](context.Background(), c, s.srv.URL)
-	if !errors.As(err, &se) || rebound.ReasonOf(err) != rebound.ReasonExhausted || s.requests.Load() != 3 || !strings.Contains(err.Error(), `body starts "not json"`) {
+	if !errors.As(err, &se) || !errors.Is(err, rebound.ErrExhausted) || s.requests.Load() != 3 || !strings.Contains(err.Error(), `body starts "not json"`) {
 		t.Fatalf("got %v after %d", err, s.requests.Load())
 	}
 

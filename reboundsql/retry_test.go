@@ -209,7 +209,7 @@ func TestRetryTxStopsWhenCanceled(t *testing.T) {
 			cancel()
 			return driver.ErrBadConn
 		})
-	if rebound.ReasonOf(err) != rebound.ReasonCanceled || !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, rebound.ErrCanceled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("RetryTx: %v, want canceled", err)
 	}
 	if calls != 1 {

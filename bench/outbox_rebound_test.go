@@ -114,7 +114,7 @@ func (s *reboundPG) enqueueBusiness(ctx context.Context, id string) error {
 }
 
 func (s *reboundPG) analyze(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `ANALYZE `+outbox.Table)
+	_, err := s.pool.Exec(ctx, `ANALYZE `+postgres.Table)
 	return err
 }
 
@@ -130,7 +130,7 @@ const reboundCountsSQL = `SELECT
 	count(*) FILTER (WHERE state = 5),
 	count(*) FILTER (WHERE state IN (1, 2, 4)),
 	coalesce(sum(attempt), 0)
-FROM ` + outbox.Table
+FROM ` + postgres.Table
 
 func (s *reboundPG) counts(ctx context.Context) (storeCounts, error) {
 	var c storeCounts
@@ -202,7 +202,7 @@ func (s *reboundSQLite) enqueueBusiness(ctx context.Context, id string) error {
 }
 
 func (s *reboundSQLite) analyze(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `ANALYZE `+outbox.Table)
+	_, err := s.db.ExecContext(ctx, `ANALYZE `+sqlite.Table)
 	return err
 }
 
@@ -218,7 +218,7 @@ func (s *reboundSQLite) counts(ctx context.Context) (storeCounts, error) {
 	count(CASE WHEN state = 5 THEN 1 END),
 	count(CASE WHEN state IN (1, 2, 4) THEN 1 END),
 	coalesce(sum(attempt), 0)
-FROM `+outbox.Table).Scan(&c.sent, &c.dead, &c.pending, &c.attempts)
+FROM `+sqlite.Table).Scan(&c.sent, &c.dead, &c.pending, &c.attempts)
 	return c, err
 }
 

@@ -50,7 +50,7 @@ func TestEnqueueBeforeMigrateSaysToMigrateSQLite(t *testing.T) {
 	wantNoTable(t, enqueueOne(t, db), &code)
 
 	// A table of that name with other columns is another mistake.
-	if _, err := db.Exec(`CREATE TABLE ` + outbox.Table + ` (x INTEGER)`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE ` + sqlite.Table + ` (x INTEGER)`); err != nil {
 		t.Fatal(err)
 	}
 	if err := enqueueOne(t, db); err == nil || errors.Is(err, outbox.ErrNoTable) {

@@ -97,11 +97,18 @@ type Delivery struct {
 	Record
 }
 
-// validate checks a message and fills in its ID.
+// validate fills in m's ID, generated at now where empty, and checks m.
 func (m *Message) validate(now time.Time) error {
 	if m.ID == "" {
 		m.ID = NewID(now)
 	}
+	return m.Validate()
+}
+
+// Validate reports the first invalid field of m, as a *FieldError: the
+// check Enqueue makes before it writes anything. An empty ID is valid:
+// Enqueue generates one.
+func (m Message) Validate() error {
 	switch {
 	case len(m.ID) > MaxIDLength:
 		return &FieldError{"ID", "at most " + strconv.Itoa(MaxIDLength) + " bytes"}

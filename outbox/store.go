@@ -81,34 +81,3 @@ type DestinationStats struct {
 type Waker interface {
 	Wait(ctx context.Context) error
 }
-
-// AppendStats folds one row of a store's per-destination, per-state count
-// into stats, which a driver builds from rows ordered by destination:
-// count messages of dest are in state, the oldest created at oldest.
-// Drivers call it so that they all report the same way.
-func AppendStats(stats []DestinationStats, dest string, state State, count int, oldest time.Time) []DestinationStats {
-	if len(stats) == 0 || stats[len(stats)-1].Destination != dest {
-		stats = append(stats, DestinationStats{Destination: dest})
-	}
-	d := &stats[len(stats)-1]
-	switch state {
-	case Pending:
-		d.Pending = count
-	case Delivering:
-		d.Delivering = count
-	case Retrying:
-		d.Retrying = count
-	case Sent:
-		d.Sent = count
-	case Dead:
-		d.Dead = count
-	default:
-		return stats
-	}
-	if state == Pending || state == Delivering || state == Retrying {
-		if d.OldestUnsent.IsZero() || oldest.Before(d.OldestUnsent) {
-			d.OldestUnsent = oldest
-		}
-	}
-	return stats
-}

@@ -148,7 +148,10 @@ func (g *GroupEnqueuer) Enqueue(ctx context.Context, msgs []outbox.Message) ([]s
 	size := 0
 	for i := range msgs {
 		own[i] = msgs[i]
-		if _, err := outbox.InsertArgs(&own[i], now); err != nil {
+		if own[i].ID == "" {
+			own[i].ID = outbox.NewID(now)
+		}
+		if err := own[i].Validate(); err != nil {
 			return nil, err
 		}
 		size += len(own[i].Payload)

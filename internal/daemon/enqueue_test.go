@@ -15,6 +15,7 @@ import (
 
 	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/postgres"
 	"github.com/rebound-go/rebound/outbox/sqlite"
 )
 
@@ -471,7 +472,7 @@ func TestGroupEnqueuerSQLite(t *testing.T) {
 	want := concurrentEnqueues(t, g.Enqueue, 100)
 	g.Close()
 	t.Logf("transactions by messages written: %v", sizes)
-	rows, err := db.QueryContext(ctx, "SELECT id FROM "+outbox.Table)
+	rows, err := db.QueryContext(ctx, "SELECT id FROM "+sqlite.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +520,7 @@ func TestGroupEnqueuerPostgres(t *testing.T) {
 	}
 	be.Close()
 	closed = true
-	rows, err := admin.Query(ctx, "SELECT id FROM "+schema+"."+outbox.Table)
+	rows, err := admin.Query(ctx, "SELECT id FROM "+schema+"."+postgres.Table)
 	if err != nil {
 		t.Fatal(err)
 	}

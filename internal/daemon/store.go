@@ -85,7 +85,7 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 		Enqueue: enq.Enqueue,
 		Ping:    db.PingContext,
 		Current: func(ctx context.Context) error {
-			return current(ctx, func(table string) (int, error) {
+			return current(ctx, sqlite.VersionTable, func(table string) (int, error) {
 				var v int
 				err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&v)
 				return v, err
@@ -127,7 +127,7 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 		Enqueue:  enq.Enqueue,
 		Ping:     pool.Ping,
 		Current: func(ctx context.Context) error {
-			return current(ctx, func(table string) (int, error) {
+			return current(ctx, postgres.VersionTable, func(table string) (int, error) {
 				var v int
 				err := pool.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&v)
 				return v, err
@@ -140,10 +140,9 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 	}, nil
 }
 
-// current compares the outbox's schema version with the one this build
-// migrates to.
-func current(ctx context.Context, version func(table string) (int, error), want int) error {
-	table := outbox.Table + "_schema_version"
+// current compares the outbox's schema version, recorded in table, with
+// the one this build migrates to.
+func current(ctx context.Context, table string, version func(table string) (int, error), want int) error {
 	v, err := version(table)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", table, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/internal/outboxsql"
 )
 
 // Pages of List.
@@ -21,7 +22,7 @@ const (
 
 // Get implements outbox.Store.
 func (s *Store) Get(ctx context.Context, id string) (outbox.Record, error) {
-	_, r, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+outbox.Table+` WHERE id = $1`, id))
+	_, r, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+Table+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return outbox.Record{}, outbox.ErrNotFound
 	}
@@ -58,7 +59,7 @@ func (s *Store) List(ctx context.Context, f outbox.Filter) ([]outbox.Record, str
 	}
 	where, args := filterSQL(f)
 	args = append(args, after, limit+1)
-	sql := `SELECT ` + columns + ` FROM ` + outbox.Table + ` WHERE ` + where +
+	sql := `SELECT ` + columns + ` FROM ` + Table + ` WHERE ` + where +
 		` AND seq > $` + strconv.Itoa(len(args)-1) + ` ORDER BY seq LIMIT $` + strconv.Itoa(len(args))
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -120,9 +121,9 @@ func (s *Store) Replay(ctx context.Context, id string, now time.Time) error {
 	// it tells a message that is not dead from one that is not there.
 	var replayed, found bool
 	err := s.pool.QueryRow(ctx, `WITH u AS (
-	UPDATE `+outbox.Table+` `+replaySet+` WHERE id = $2 AND state = 5 RETURNING 1
+	UPDATE `+Table+` `+replaySet+` WHERE id = $2 AND state = 5 RETURNING 1
 )
-SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM `+outbox.Table+` WHERE id = $2)`, nanos(now), id).Scan(&replayed, &found)
+SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM `+Table+` WHERE id = $2)`, nanos(now), id).Scan(&replayed, &found)
 	switch {
 	case err != nil:
 		return fmt.Errorf("outbox/postgres: replay %q: %w", id, err)
@@ -137,7 +138,7 @@ SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM `+outbox.Table+` WHERE id
 // ReplayDead implements outbox.Store in one statement. Only f.Destination
 // selects: State, Cursor and Limit are ignored.
 func (s *Store) ReplayDead(ctx context.Context, f outbox.Filter, now time.Time) (int, error) {
-	sql := `UPDATE ` + outbox.Table + ` ` + replaySet + ` WHERE state = 5`
+	sql := `UPDATE ` + Table + ` ` + replaySet + ` WHERE state = 5`
 	args := []any{nanos(now)}
 	if f.Destination != "" {
 		sql += ` AND destination = $2`
@@ -154,9 +155,9 @@ func (s *Store) ReplayDead(ctx context.Context, f outbox.Filter, now time.Time) 
 func (s *Store) Discard(ctx context.Context, id string) error {
 	var deleted, found bool
 	err := s.pool.QueryRow(ctx, `WITH d AS (
-	DELETE FROM `+outbox.Table+` WHERE id = $1 AND state = 5 RETURNING 1
+	DELETE FROM `+Table+` WHERE id = $1 AND state = 5 RETURNING 1
 )
-SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM `+outbox.Table+` WHERE id = $1)`, id).Scan(&deleted, &found)
+SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM `+Table+` WHERE id = $1)`, id).Scan(&deleted, &found)
 	switch {
 	case err != nil:
 		return fmt.Errorf("outbox/postgres: discard %q: %w", id, err)
@@ -171,7 +172,7 @@ SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM `+outbox.Table+` WHERE id
 // Prune implements outbox.Store: it deletes the messages sent before
 // before, in one statement.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+outbox.Table+` WHERE state = 3 AND sent_at <> 0 AND sent_at < $1`, nanos(before))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+Table+` WHERE state = 3 AND sent_at <> 0 AND sent_at < $1`, nanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("outbox/postgres: prune: %w", err)
 	}
@@ -182,12 +183,12 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 // row of the table, sent ones included: run Prune to keep it cheap.
 func (s *Store) Stats(ctx context.Context, now time.Time) ([]outbox.DestinationStats, error) {
 	rows, err := s.pool.Query(ctx, `SELECT destination, state, count(*), min(created_at)
-FROM `+outbox.Table+` GROUP BY destination, state ORDER BY destination, state`)
+FROM `+Table+` GROUP BY destination, state ORDER BY destination, state`)
 	if err != nil {
 		return nil, fmt.Errorf("outbox/postgres: stats: %w", err)
 	}
 	defer rows.Close()
-	var out []outbox.DestinationStats
+	var rs []outboxsql.Stats
 	for rows.Next() {
 		var (
 			dest   string
@@ -198,10 +199,22 @@ FROM `+outbox.Table+` GROUP BY destination, state ORDER BY destination, state`)
 		if err := rows.Scan(&dest, &state, &n, &oldest); err != nil {
 			return nil, fmt.Errorf("outbox/postgres: stats: %w", err)
 		}
-		out = outbox.AppendStats(out, dest, outbox.State(state), int(n), fromNanos(oldest))
+		rs = outboxsql.AppendStats(rs, dest, int(state), int(n), fromNanos(oldest))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("outbox/postgres: stats: %w", err)
 	}
-	return out, nil
+	return destinationStats(rs), nil
+}
+
+// destinationStats converts the rows that outboxsql.AppendStats built.
+func destinationStats(rs []outboxsql.Stats) []outbox.DestinationStats {
+	if rs == nil {
+		return nil
+	}
+	out := make([]outbox.DestinationStats, len(rs))
+	for i, r := range rs {
+		out[i] = outbox.DestinationStats(r)
+	}
+	return out
 }

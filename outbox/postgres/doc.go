@@ -4,8 +4,8 @@
 //
 // # Schema
 //
-// [Store.Migrate] creates the table [outbox.Table] ("rebound_outbox"), one
-// row per message, with the columns that [outbox.InsertSQL] writes:
+// [Store.Migrate] creates the table [Table] ("rebound_outbox"), one row per
+// message, with the columns that [outbox.Enqueue] and [Enqueue] write:
 //
 //	seq             BIGSERIAL PRIMARY KEY   enqueue order
 //	id              TEXT NOT NULL UNIQUE

@@ -10,13 +10,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/internal/outboxsql"
 )
 
 // Enqueue adds messages to the outbox inside tx, the caller's own pgx
 // transaction: they exist only if tx commits, together with the business
 // change they announce, and the relays listening are notified at the
 // commit. It is outbox.Enqueue for pgx: the same statement
-// (outbox.InsertSQL), sent as one batch, in one round trip. It returns the
+// (the INSERT of outbox.Enqueue), sent as one batch, in one round trip. It returns the
 // messages' IDs (generated where empty), or the first invalid field, in
 // which case nothing is written.
 func Enqueue(ctx context.Context, tx pgx.Tx, msgs ...outbox.Message) ([]string, error) {
@@ -25,12 +26,18 @@ func Enqueue(ctx context.Context, tx pgx.Tx, msgs ...outbox.Message) ([]string, 
 	var b pgx.Batch
 	for i := range msgs {
 		m := msgs[i]
-		args, err := outbox.InsertArgs(&m, now)
+		if m.ID == "" {
+			m.ID = outbox.NewID(now)
+		}
+		if err := m.Validate(); err != nil {
+			return nil, err
+		}
+		args, err := outboxsql.InsertArgs(outboxsql.Message(m), now)
 		if err != nil {
 			return nil, err
 		}
 		ids[i] = m.ID
-		b.Queue(outbox.InsertSQL, args...)
+		b.Queue(outboxsql.InsertSQL, args...)
 	}
 	if len(msgs) == 0 {
 		return ids, nil

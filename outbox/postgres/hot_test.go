@@ -43,7 +43,7 @@ func TestClaimAndRetryAreHOTUpdates(t *testing.T) {
 	// pg_stat_xact_user_tables counts this transaction's own updates.
 	updates := func() (all, hot int) {
 		t.Helper()
-		if err := tx.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = '`+outbox.Table+`'::regclass`).Scan(&all, &hot); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = '`+Table+`'::regclass`).Scan(&all, &hot); err != nil {
 			t.Fatal(err)
 		}
 		return all, hot

@@ -15,13 +15,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/internal/outboxsql"
 )
+
+// Table is the table Migrate creates and the Enqueues write to, one row per
+// message; the package doc lists its columns.
+const Table = outboxsql.Table
 
 // Channel is the PostgreSQL notification channel that every committed
 // enqueue notifies and Wait listens on.
-const Channel = outbox.Table
+const Channel = Table
 
-// Store is an outbox.Store in the PostgreSQL table outbox.Table, through a
+// Store is an outbox.Store in the PostgreSQL table Table, through a
 // pgxpool.Pool. It is safe for concurrent use by any number of goroutines
 // and processes sharing the database. It is also an outbox.Waker; Close
 // releases the connection Wait listens on.
@@ -78,14 +83,14 @@ const columns = `seq, id, destination, payload, headers, ordering_key, state, at
 //     returns, instead of hashing the whole table.
 //
 // $1 now, $2 destinations to skip, $3 limit, $4 lease end.
-const claimSQL = `UPDATE ` + outbox.Table + ` t SET state = 2, attempt = t.attempt + 1, lease_until = $4
+const claimSQL = `UPDATE ` + Table + ` t SET state = 2, attempt = t.attempt + 1, lease_until = $4
 WHERE t.seq = ANY(ARRAY(
-	SELECT m.seq FROM ` + outbox.Table + ` m
+	SELECT m.seq FROM ` + Table + ` m
 	WHERE NOT m.done
 		AND (CASE WHEN m.state = 2 THEN m.lease_until ELSE m.next_attempt_at END) <= $1
 		AND NOT (m.destination = ANY($2::text[]))
 		AND (m.ordering_key = '' OR NOT EXISTS (
-			SELECT 1 FROM ` + outbox.Table + ` o
+			SELECT 1 FROM ` + Table + ` o
 			WHERE o.ordering_key = m.ordering_key AND o.ordering_key <> ''
 				AND NOT o.done AND o.seq <> m.seq
 				AND (o.seq < m.seq OR o.state = 2)))
@@ -135,11 +140,11 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 
 // The fenced statements: $1 id, $2 attempt, and only while delivering.
 const (
-	extendSQL   = `UPDATE ` + outbox.Table + ` SET lease_until = $3 WHERE id = $1 AND attempt = $2 AND state = 2`
-	markSentSQL = `UPDATE ` + outbox.Table + ` SET state = 3, sent_at = $3, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
-	retrySQL    = `UPDATE ` + outbox.Table + ` SET state = 4, next_attempt_at = $3, last_error = $4, last_status = $5, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
-	deadSQL     = `UPDATE ` + outbox.Table + ` SET state = 5, dead_reason = $3, last_error = $4, last_status = $5, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
-	releaseSQL  = `UPDATE ` + outbox.Table + ` SET state = CASE WHEN attempt - 1 = 0 THEN 1 ELSE 4 END, attempt = attempt - 1, next_attempt_at = $3, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+	extendSQL   = `UPDATE ` + Table + ` SET lease_until = $3 WHERE id = $1 AND attempt = $2 AND state = 2`
+	markSentSQL = `UPDATE ` + Table + ` SET state = 3, sent_at = $3, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+	retrySQL    = `UPDATE ` + Table + ` SET state = 4, next_attempt_at = $3, last_error = $4, last_status = $5, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+	deadSQL     = `UPDATE ` + Table + ` SET state = 5, dead_reason = $3, last_error = $4, last_status = $5, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
+	releaseSQL  = `UPDATE ` + Table + ` SET state = CASE WHEN attempt - 1 = 0 THEN 1 ELSE 4 END, attempt = attempt - 1, next_attempt_at = $3, lease_until = 0 WHERE id = $1 AND attempt = $2 AND state = 2`
 )
 
 // Extend implements outbox.Store.
@@ -162,9 +167,9 @@ func (s *Store) MarkSent(ctx context.Context, id string, attempt int, now time.T
 // statistics (where the planner expects a few dozen unfinished rows) had
 // every unfinished message read and hashed for each batch: 12 ms for 250
 // messages with a backlog of 50,000, against 3 ms this way.
-const markSentBatchSQL = `UPDATE ` + outbox.Table + ` t SET state = 3, sent_at = d.sent_at, lease_until = 0
+const markSentBatchSQL = `UPDATE ` + Table + ` t SET state = 3, sent_at = d.sent_at, lease_until = 0
 FROM unnest($1::text[], $2::int[], $3::bigint[]) AS d(id, attempt, sent_at)
-WHERE t.seq = ANY(ARRAY(SELECT (SELECT m.seq FROM ` + outbox.Table + ` m WHERE m.id = u.id) FROM unnest($1::text[]) AS u(id)))
+WHERE t.seq = ANY(ARRAY(SELECT (SELECT m.seq FROM ` + Table + ` m WHERE m.id = u.id) FROM unnest($1::text[]) AS u(id)))
 	AND t.id = d.id AND t.attempt = d.attempt AND t.state = 2
 RETURNING t.id, t.attempt`
 

@@ -38,8 +38,8 @@ func TestMigrateTwiceRecordsOneVersion(t *testing.T) {
 	}
 	// The tables are in the env's schema, not elsewhere on the path.
 	var schema string
-	if err := e.pool.QueryRow(ctx, `SELECT schemaname FROM pg_tables WHERE tablename = $1 AND schemaname = current_schema()`, outbox.Table).Scan(&schema); err != nil || schema != e.schema {
-		t.Fatalf("%s is in schema %q (%v), want %q", outbox.Table, schema, err, e.schema)
+	if err := e.pool.QueryRow(ctx, `SELECT schemaname FROM pg_tables WHERE tablename = $1 AND schemaname = current_schema()`, postgres.Table).Scan(&schema); err != nil || schema != e.schema {
+		t.Fatalf("%s is in schema %q (%v), want %q", postgres.Table, schema, err, e.schema)
 	}
 }
 
@@ -47,7 +47,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	e := newEnv(t, nil)
 	// Start over with no tables, and migrate with four stores at once.
 	ctx := context.Background()
-	if _, err := e.pool.Exec(ctx, `DROP TABLE `+outbox.Table+`, `+postgres.VersionTable+` CASCADE`); err != nil {
+	if _, err := e.pool.Exec(ctx, `DROP TABLE `+postgres.Table+`, `+postgres.VersionTable+` CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -345,7 +345,7 @@ func TestMarkSentBatchLarge(t *testing.T) {
 		}
 	}
 	var sent int
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM `+outbox.Table+` WHERE state = 3`).Scan(&sent); err != nil || sent != 594 {
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM `+postgres.Table+` WHERE state = 3`).Scan(&sent); err != nil || sent != 594 {
 		t.Fatalf("%d sent (%v), want 594", sent, err)
 	}
 }

@@ -48,7 +48,7 @@ func TestUpgradeFromVersion2KeepsEveryMessage(t *testing.T) {
 		{"m5-dead", outbox.Dead, 3, 0, 0},
 	}
 	for _, r := range rows {
-		if _, err := pool.Exec(ctx, `INSERT INTO `+outbox.Table+` (id, destination, payload, state, attempt, created_at, next_attempt_at, lease_until, sent_at)
+		if _, err := pool.Exec(ctx, `INSERT INTO `+Table+` (id, destination, payload, state, attempt, created_at, next_attempt_at, lease_until, sent_at)
 			VALUES ($1, 'hook', 'x', $2, $3, $4, $4, $5, $6)`, r.id, int16(r.state), r.attempt, past, r.lease, r.sentAt); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestUpgradeFromVersion2KeepsEveryMessage(t *testing.T) {
 			t.Fatalf("%s after the upgrade: %+v, %v; want state %v, attempt %d", r.id, rec, err, r.state, r.attempt)
 		}
 		var done bool
-		if err := pool.QueryRow(ctx, `SELECT done FROM `+outbox.Table+` WHERE id = $1`, r.id).Scan(&done); err != nil || done != (r.state == outbox.Sent || r.state == outbox.Dead) {
+		if err := pool.QueryRow(ctx, `SELECT done FROM `+Table+` WHERE id = $1`, r.id).Scan(&done); err != nil || done != (r.state == outbox.Sent || r.state == outbox.Dead) {
 			t.Fatalf("%s: done %v, %v", r.id, done, err)
 		}
 	}

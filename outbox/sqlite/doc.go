@@ -46,7 +46,7 @@
 //
 // # Schema
 //
-// [Store.Migrate] creates the table [outbox.Table], "rebound_outbox", with
+// [Store.Migrate] creates the table [Table], "rebound_outbox", with
 // the columns that outbox.Enqueue's INSERT expects, one row per message:
 //
 //	seq             INTEGER PRIMARY KEY AUTOINCREMENT  the enqueue order, never reused

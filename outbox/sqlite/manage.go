@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/internal/outboxsql"
 )
 
 // Pages of List.
@@ -24,7 +25,7 @@ const pruneBatch = 1000
 
 // Get implements outbox.Store.
 func (s *Store) Get(ctx context.Context, id string) (outbox.Record, error) {
-	_, r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM `+outbox.Table+` WHERE id = ?1`, id))
+	_, r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM `+Table+` WHERE id = ?1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return outbox.Record{}, outbox.ErrNotFound
 	}
@@ -59,7 +60,7 @@ func (s *Store) List(ctx context.Context, f outbox.Filter) ([]outbox.Record, str
 	case limit > MaxListLimit:
 		limit = MaxListLimit
 	}
-	query := `SELECT ` + columns + ` FROM ` + outbox.Table + ` WHERE seq > ?`
+	query := `SELECT ` + columns + ` FROM ` + Table + ` WHERE seq > ?`
 	args := []any{after}
 	if f.State != 0 {
 		query += ` AND state = ?`
@@ -110,7 +111,7 @@ func checkState(s outbox.State) error {
 }
 
 // replaySet makes a dead message pending again, due at ?1, as if new.
-const replaySet = `UPDATE ` + outbox.Table + ` SET state = 1, attempt = 0, next_attempt_at = ?1, lease_until = 0, dead_reason = '', last_error = '', last_status = 0 WHERE state = 5`
+const replaySet = `UPDATE ` + Table + ` SET state = 1, attempt = 0, next_attempt_at = ?1, lease_until = 0, dead_reason = '', last_error = '', last_status = 0 WHERE state = 5`
 
 // Replay implements outbox.Store. It clears the message's dead reason,
 // last error and last status.
@@ -144,7 +145,7 @@ func (s *Store) ReplayDead(ctx context.Context, f outbox.Filter, now time.Time) 
 
 // Discard implements outbox.Store.
 func (s *Store) Discard(ctx context.Context, id string) error {
-	return s.ifDead(ctx, "discard", `DELETE FROM `+outbox.Table+` WHERE state = 5 AND id = ?1`, id, id)
+	return s.ifDead(ctx, "discard", `DELETE FROM `+Table+` WHERE state = 5 AND id = ?1`, id, id)
 }
 
 // ifDead runs a statement that changes message id only if it is dead;
@@ -167,7 +168,7 @@ func (s *Store) ifDead(ctx context.Context, op, query, id string, args ...any) e
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM `+outbox.Table+` WHERE id = ?1`, id).Scan(&one)
+	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM `+Table+` WHERE id = ?1`, id).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return outbox.ErrNotFound
@@ -181,7 +182,7 @@ func (s *Store) ifDead(ctx context.Context, op, query, id string, args ...any) e
 // thousand rows, so that it never keeps other writers waiting long; if ctx
 // ends between two, it reports what it deleted so far with ctx's error.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
-	const query = `DELETE FROM ` + outbox.Table + ` WHERE seq IN (SELECT seq FROM ` + outbox.Table + ` WHERE state = 3 AND sent_at < ?1 LIMIT ?2)`
+	const query = `DELETE FROM ` + Table + ` WHERE seq IN (SELECT seq FROM ` + Table + ` WHERE state = 3 AND sent_at < ?1 LIMIT ?2)`
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -209,12 +210,12 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 // Stats implements outbox.Store, in one scan of the table; now is not
 // used. Destinations come in name order.
 func (s *Store) Stats(ctx context.Context, now time.Time) ([]outbox.DestinationStats, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT destination, state, count(*), min(created_at) FROM `+outbox.Table+` GROUP BY destination, state ORDER BY destination, state`)
+	rows, err := s.db.QueryContext(ctx, `SELECT destination, state, count(*), min(created_at) FROM `+Table+` GROUP BY destination, state ORDER BY destination, state`)
 	if err != nil {
 		return nil, fmt.Errorf("outbox/sqlite: stats: %w", err)
 	}
 	defer rows.Close()
-	var out []outbox.DestinationStats
+	var rs []outboxsql.Stats
 	for rows.Next() {
 		var (
 			dest          string
@@ -224,10 +225,22 @@ func (s *Store) Stats(ctx context.Context, now time.Time) ([]outbox.DestinationS
 		if err := rows.Scan(&dest, &state, &count, &oldest); err != nil {
 			return nil, fmt.Errorf("outbox/sqlite: stats: %w", err)
 		}
-		out = outbox.AppendStats(out, dest, outbox.State(state), count, fromNanos(oldest))
+		rs = outboxsql.AppendStats(rs, dest, int(state), count, fromNanos(oldest))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("outbox/sqlite: stats: %w", err)
 	}
-	return out, nil
+	return destinationStats(rs), nil
+}
+
+// destinationStats converts the rows that outboxsql.AppendStats built.
+func destinationStats(rs []outboxsql.Stats) []outbox.DestinationStats {
+	if rs == nil {
+		return nil
+	}
+	out := make([]outbox.DestinationStats, len(rs))
+	for i, r := range rs {
+		out[i] = outbox.DestinationStats(r)
+	}
+	return out
 }

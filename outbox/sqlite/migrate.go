@@ -5,7 +5,6 @@ import (
 	"embed"
 
 	"github.com/rebound-go/rebound/internal/sqlmigrate"
-	"github.com/rebound-go/rebound/outbox"
 )
 
 // The schema, one file per version: NNN_what.sql, numbered from 1 without
@@ -19,13 +18,12 @@ var migrationFiles embed.FS
 // outbox table to.
 const SchemaVersion = 2
 
-// versionTable lists the migrations applied.
-const versionTable = outbox.Table + "_schema_version"
+// VersionTable records the applied schema versions, next to Table.
+const VersionTable = Table + "_schema_version"
 
-// Migrate brings the outbox table (outbox.Table) up to SchemaVersion: it
-// applies, in one transaction, the embedded migrations that the version
-// table (outbox.Table+"_schema_version") does not list yet. The
-// transaction begins IMMEDIATE, taking SQLite's write lock first, so
+// Migrate brings the outbox table (Table) up to SchemaVersion: it
+// applies, in one transaction, the embedded migrations that VersionTable
+// does not list yet. The transaction begins IMMEDIATE, taking SQLite's write lock first, so
 // concurrent Migrate calls run one after the other (each waiting up to the
 // busy timeout) and every process may call it at start. It fails without
 // changing anything if the table is at a version newer than this package
@@ -33,8 +31,8 @@ const versionTable = outbox.Table + "_schema_version"
 func (s *Store) Migrate(ctx context.Context) error {
 	return sqlmigrate.Run(ctx, s.db, sqlmigrate.Spec{
 		Files:        migrationFiles,
-		VersionTable: versionTable,
+		VersionTable: VersionTable,
 		Prefix:       "outbox/sqlite",
-		Subject:      outbox.Table,
+		Subject:      Table,
 	})
 }

@@ -63,7 +63,7 @@ func TestOpenTakesConcurrentEnqueues(t *testing.T) {
 		}
 	}
 	var count int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM `+outbox.Table).Scan(&count); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM `+sqlite.Table).Scan(&count); err != nil {
 		t.Fatal(err)
 	}
 	if failed > 0 || count != n {

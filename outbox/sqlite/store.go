@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/internal/outboxsql"
 )
 
 // MaxSkip bounds the destinations that one Claim may skip.
@@ -22,7 +23,11 @@ const MaxSkip = 1000
 // longer one is cut to at most this many bytes, at a UTF-8 boundary.
 const MaxErrorBytes = 1 << 10
 
-// Store is an outbox.Store in the table outbox.Table of a SQLite database.
+// Table is the table Migrate creates and outbox.Enqueue writes to, one
+// row per message; the package doc lists its columns.
+const Table = outboxsql.Table
+
+// Store is an outbox.Store in the table Table of a SQLite database.
 // It is safe for concurrent use by any number of goroutines, and by the
 // processes that share the database file. Make one with New; the zero
 // Store is not usable.
@@ -92,9 +97,9 @@ const columns = `seq, id, destination, payload, headers, ordering_key, state, at
 // never share a message, and no SKIP LOCKED is needed.
 func claimSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`UPDATE ` + outbox.Table + ` SET state = 2, attempt = attempt + 1, lease_until = ?1
+	b.WriteString(`UPDATE ` + Table + ` SET state = 2, attempt = attempt + 1, lease_until = ?1
 WHERE seq IN (
-	SELECT seq FROM ` + outbox.Table + ` m INDEXED BY rebound_outbox_unfinished_idx
+	SELECT seq FROM ` + Table + ` m INDEXED BY rebound_outbox_unfinished_idx
 	WHERE m.state IN (1,2,4) AND (CASE WHEN m.state = 2 THEN m.lease_until ELSE m.next_attempt_at END) <= ?2`)
 	if n > 0 {
 		b.WriteString("\n\tAND m.destination NOT IN (")
@@ -108,7 +113,7 @@ WHERE seq IN (
 	}
 	b.WriteString(`
 	AND (m.ordering_key = '' OR NOT EXISTS (
-		SELECT 1 FROM ` + outbox.Table + ` o
+		SELECT 1 FROM ` + Table + ` o
 		WHERE o.ordering_key = m.ordering_key AND o.state IN (1,2,4) AND o.seq <> m.seq
 			AND (o.seq < m.seq OR o.state = 2)))
 	ORDER BY m.seq LIMIT ?3)
@@ -177,11 +182,11 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 // that claimed it. Each changes the message only while that attempt holds
 // it, delivering; it ends the lease.
 const (
-	extendSQL  = `UPDATE ` + outbox.Table + ` SET lease_until = ?3 WHERE id = ?1 AND attempt = ?2 AND state = 2`
-	sentSQL    = `UPDATE ` + outbox.Table + ` SET state = 3, sent_at = ?3, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
-	retrySQL   = `UPDATE ` + outbox.Table + ` SET state = 4, next_attempt_at = ?3, last_error = ?4, last_status = ?5, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
-	deadSQL    = `UPDATE ` + outbox.Table + ` SET state = 5, dead_reason = ?3, last_error = ?4, last_status = ?5, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
-	releaseSQL = `UPDATE ` + outbox.Table + ` SET state = CASE WHEN attempt = 1 THEN 1 ELSE 4 END, attempt = attempt - 1, next_attempt_at = ?3, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	extendSQL  = `UPDATE ` + Table + ` SET lease_until = ?3 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	sentSQL    = `UPDATE ` + Table + ` SET state = 3, sent_at = ?3, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	retrySQL   = `UPDATE ` + Table + ` SET state = 4, next_attempt_at = ?3, last_error = ?4, last_status = ?5, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	deadSQL    = `UPDATE ` + Table + ` SET state = 5, dead_reason = ?3, last_error = ?4, last_status = ?5, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
+	releaseSQL = `UPDATE ` + Table + ` SET state = CASE WHEN attempt = 1 THEN 1 ELSE 4 END, attempt = attempt - 1, next_attempt_at = ?3, lease_until = 0 WHERE id = ?1 AND attempt = ?2 AND state = 2`
 )
 
 // Extend implements outbox.Store.

@@ -74,10 +74,10 @@ func newReboundPG(tb testing.TB, dbURL string, cfg outboxConfig, url string, log
 	tb.Helper()
 	s := &reboundPG{pgSchema: newPGSchema(tb, dbURL)}
 	var err error
-	if s.store, err = postgres.New(s.pool); err != nil {
+	if s.store, err = postgres.New(s.pool, postgres.Config{}); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(s.store.Close)
+	tb.Cleanup(func() { _ = s.store.Close() })
 	if err := s.store.Migrate(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func newReboundSQLite(tb testing.TB, cfg outboxConfig, url string, logs *logCoun
 		db.SetMaxOpenConns(1)
 	}
 	tb.Cleanup(func() { _ = db.Close() })
-	store, err := sqlite.New(db)
+	store, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func Example() {
 	}
 	defer db.Close()
 	ctx := context.Background()
-	store, _ := sqlite.New(db)
+	store, _ := sqlite.New(db, sqlite.Config{})
 	if err := store.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func newOutbox(t *testing.T) testOutbox {
 	if err := db.PingContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sqlite.New(db)
+	s, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -453,7 +453,7 @@ func TestGroupEnqueuerSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ob, err := sqlite.New(db)
+	ob, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening sqlite:%s: %w", path, err)
 	}
-	ob, err := sqlite.New(db)
+	ob, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -94,7 +94,7 @@ func openSQLite(ctx context.Context, path string) (*Backend, error) {
 		Migrate: func(ctx context.Context) error {
 			return ob.Migrate(ctx)
 		},
-		Close: func() { enq.Close(); db.Close() },
+		Close: func() { enq.Close(); ob.Close(); db.Close() },
 	}, nil
 }
 
@@ -111,7 +111,7 @@ func openPostgres(ctx context.Context, dsn string) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	ob, err := postgres.New(pool)
+	ob, err := postgres.New(pool, postgres.Config{})
 	if err != nil {
 		pool.Close()
 		return nil, err

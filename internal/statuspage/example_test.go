@@ -32,7 +32,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	store, err := sqlite.New(db)
+	store, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestCollectorReadsTheBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	store, err := sqlite.New(db)
+	store, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func ExampleNewCollector() {
 	defer os.RemoveAll(dir)
 	db, _ := sqlite.Open(filepath.Join(dir, "outbox.db"))
 	defer db.Close()
-	store, _ := sqlite.New(db)
+	store, _ := sqlite.New(db, sqlite.Config{})
 	_ = store.Migrate(ctx)
 	tx, _ := db.BeginTx(ctx, nil)
 	_, _ = outbox.Enqueue(ctx, tx, outbox.Message{Destination: "orders", Payload: []byte(`{}`)})

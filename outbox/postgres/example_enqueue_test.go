@@ -20,7 +20,7 @@ func ExampleEnqueue() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	store, err := postgres.New(pool)
+	store, err := postgres.New(pool, postgres.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

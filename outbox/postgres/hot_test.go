@@ -16,7 +16,7 @@ import (
 func TestClaimAndRetryAreHOTUpdates(t *testing.T) {
 	pool := testPool(t, "outbox_hot_")
 	ctx := context.Background()
-	s, err := New(pool)
+	s, err := New(pool, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,11 +45,11 @@ func TestTwoRelaysShareOneDatabase(t *testing.T) {
 	var relays []*outbox.Relay
 	for i := 0; i < 2; i++ {
 		// Each relay has its own store (its own listening connection).
-		s, err := postgres.New(e.pool)
+		s, err := postgres.New(e.pool, postgres.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(s.Close)
+		t.Cleanup(func() { _ = s.Close() })
 		r, err := outbox.NewRelay(outbox.RelayConfig{Store: s, Sender: sender, Workers: 8, PollInterval: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

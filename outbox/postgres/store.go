@@ -41,10 +41,17 @@ var (
 	_ outbox.BatchCompleter = (*Store)(nil)
 )
 
+// Config configures a Store. Its zero value means the defaults, and it has
+// no fields yet: the table is always Table, in the first schema of the
+// pool's search_path, since outbox.Enqueue writes to it by that name. It
+// is there so that every store is made the same way, New(db, Config{}).
+type Config struct{}
+
 // New returns a Store that keeps the outbox in pool's database, in the
-// first schema of its search_path. Call Migrate once before use to create
-// the table. The pool stays the caller's: Close does not close it.
-func New(pool *pgxpool.Pool) (*Store, error) {
+// first schema of its search_path, configured by cfg. Call Migrate once
+// before use to create the table. The pool stays the caller's: Close does
+// not close it.
+func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("outbox/postgres: New needs a pool")
 	}

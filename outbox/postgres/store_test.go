@@ -54,7 +54,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		wg.Go(func() {
-			s, err := postgres.New(e.pool)
+			s, err := postgres.New(e.pool, postgres.Config{})
 			if err == nil {
 				err = s.Migrate(ctx)
 			}
@@ -86,7 +86,7 @@ func TestMigrateRefusesANewerSchema(t *testing.T) {
 }
 
 func TestNewNeedsAPool(t *testing.T) {
-	if _, err := postgres.New(nil); err == nil {
+	if _, err := postgres.New(nil, postgres.Config{}); err == nil {
 		t.Fatal("New(nil) succeeded")
 	}
 }

@@ -54,7 +54,7 @@ func TestUpgradeFromVersion2KeepsEveryMessage(t *testing.T) {
 		}
 	}
 
-	s, err := New(pool)
+	s, err := New(pool, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,8 +116,9 @@ func (s *Store) await(ctx context.Context, conn *pgx.Conn) (*pgx.Conn, error) {
 
 // Close ends a Wait in progress, makes later ones return ErrClosed, and
 // closes the listening connection. It does not close the pool; the other
-// methods keep working. It is safe to call more than once.
-func (s *Store) Close() {
+// methods keep working. It is safe to call more than once, and returns
+// nil.
+func (s *Store) Close() error {
 	l := &s.listen
 	l.mu.Lock()
 	l.closed = true
@@ -137,6 +138,7 @@ func (s *Store) Close() {
 	if conn != nil {
 		closeConn(conn)
 	}
+	return nil
 }
 
 // closeConn closes a listening connection, bounded: the connection may

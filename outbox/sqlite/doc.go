@@ -5,7 +5,7 @@
 // the business change they announce:
 //
 //	db, err := sqlite.Open("shop.db")
-//	store, err := sqlite.New(db)
+//	store, err := sqlite.New(db, sqlite.Config{})
 //	err = store.Migrate(ctx) // once, at every start: creates the table
 //
 // # Opening the database

@@ -27,7 +27,7 @@ func Example() {
 	defer db.Close()
 
 	ctx := context.Background()
-	store, err := sqlite.New(db)
+	store, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestOpenTakesConcurrentEnqueues(t *testing.T) {
 	}
 	defer db.Close()
 	ctx := context.Background()
-	store, err := sqlite.New(db)
+	store, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestNewChecksThePragmas(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			_, err = sqlite.New(db)
+			_, err = sqlite.New(db, sqlite.Config{})
 			var pe *sqlite.PragmaError
 			if !errors.As(err, &pe) || pe.Pragma != tc.pragma || !strings.Contains(pe.Want, tc.want) {
 				t.Fatalf("New = %v; want a *PragmaError naming %s, expecting %s", err, tc.pragma, tc.want)
@@ -105,7 +105,7 @@ func TestNewChecksThePragmas(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if _, err := sqlite.New(db); err != nil {
+		if _, err := sqlite.New(db, sqlite.Config{}); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -19,7 +19,7 @@ func TestClaimUsesTheOrderingIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s, err := New(db)
+	s, err := New(db, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -38,8 +39,10 @@ type Store struct {
 	// order, waste no time in SQLite's busy handler, which sleeps between
 	// tries even once the lock is free.
 	write     chan struct{}
-	watch     watcher // Wait's
-	claimPace pace    // the last claim's timing, for Wait
+	watch     watcher       // Wait's
+	claimPace pace          // the last claim's timing, for Wait
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 var (
@@ -53,16 +56,23 @@ var (
 // checks both on one connection and returns a *PragmaError naming the
 // first that is wrong and what it expected (journal_mode "wal",
 // busy_timeout at least MinBusyTimeout ms). Call Migrate once before use to
-// create the table. The Store does not own db: close it after the last use.
-func New(db *sql.DB) (*Store, error) {
+// create the table. The Store does not own db: Close leaves it open; close
+// it after the Store's last use.
+func New(db *sql.DB, cfg Config) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("outbox/sqlite: New needs a database")
 	}
 	if err := checkPragmas(context.Background(), db); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, write: make(chan struct{}, 1), watch: watcher{turn: make(chan struct{}, 1)}}, nil
+	return &Store{db: db, write: make(chan struct{}, 1), watch: watcher{turn: make(chan struct{}, 1)}, closed: make(chan struct{})}, nil
 }
+
+// Config configures a Store. Its zero value means the defaults, and it has
+// no fields yet: the table is always Table, since outbox.Enqueue writes to
+// it by that name, and the database's settings are Open's. It is there so
+// that every store is made the same way, New(db, Config{}).
+type Config struct{}
 
 // lock waits for the Store's turn to write, or for ctx to end; unlock
 // gives the turn back.

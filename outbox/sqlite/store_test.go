@@ -27,7 +27,7 @@ func openDB(t testing.TB) *sql.DB {
 }
 
 func newStore(t testing.TB, db *sql.DB) *sqlite.Store {
-	s, err := sqlite.New(db)
+	s, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := sqlite.New(db)
+			s, err := sqlite.New(db, sqlite.Config{})
 			if err == nil {
 				err = s.Migrate(context.Background())
 			}
@@ -132,7 +132,7 @@ func TestMigrateRefusesANewerSchema(t *testing.T) {
 }
 
 func TestNewNeedsADatabase(t *testing.T) {
-	if _, err := sqlite.New(nil); err == nil {
+	if _, err := sqlite.New(nil, sqlite.Config{}); err == nil {
 		t.Fatal("New(nil) succeeded")
 	}
 }

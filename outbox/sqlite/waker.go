@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync/atomic"
 	"time"
 )
@@ -37,18 +38,31 @@ type watcher struct {
 // With a pool of one connection (db.SetMaxOpenConns(1)) the watch would
 // hold the only connection: Wait then only waits for ctx to end, and the
 // Relay finds new messages by polling. Concurrent Waits take turns.
+//
+// After Close, Wait returns ErrClosed.
 func (s *Store) Wait(ctx context.Context) error {
 	if s.db.Stats().MaxOpenConnections == 1 {
-		<-ctx.Done()
-		return ctx.Err()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closed:
+			return ErrClosed
+		}
 	}
 	w := &s.watch
 	select {
 	case w.turn <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.closed:
+		return ErrClosed
 	}
 	defer func() { <-w.turn }()
+	select {
+	case <-s.closed: // Close released the connection before this turn
+		return ErrClosed
+	default:
+	}
 	if w.conn == nil {
 		c, err := s.db.Conn(ctx)
 		if err != nil {
@@ -69,6 +83,9 @@ func (s *Store) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 			w.release()
 			return ctx.Err()
+		case <-s.closed:
+			w.release()
+			return ErrClosed
 		case <-t.C:
 		}
 		v, err := dataVersion(ctx, w.conn)
@@ -92,12 +109,33 @@ func (s *Store) Wait(ctx context.Context) error {
 				case <-ctx.Done():
 					w.release()
 					return ctx.Err()
+				case <-s.closed:
+					w.release()
+					return ErrClosed
 				case <-pause.C:
 				}
 			}
 			return nil
 		}
 	}
+}
+
+// ErrClosed is returned by Wait once the Store is closed.
+var ErrClosed = errors.New("outbox/sqlite: store closed")
+
+// Close ends a Wait in progress, makes later ones return ErrClosed, and
+// gives the connection Wait watches on back to the pool. It does not
+// close the database; the other methods keep working. It is safe to call
+// more than once, and returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	w := &s.watch
+	w.turn <- struct{}{} // a Wait in progress returns at closed
+	if w.conn != nil {
+		w.release()
+	}
+	<-w.turn
+	return nil
 }
 
 // pace remembers when the last claim ended and how long it took.

@@ -87,3 +87,42 @@ func TestWaitLeavesAOneConnectionPoolAlone(t *testing.T) {
 		}
 	})
 }
+
+// Close ends the Waits in progress and later ones with ErrClosed, gives
+// the watch's connection back, may be called twice, and leaves the rest
+// of the Store working.
+func TestCloseEndsWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := openDB(t)
+		s := newStore(t, db)
+		ctx := t.Context()
+		if err := s.Wait(ctx); err != nil {
+			t.Fatalf("first Wait: %v", err)
+		}
+		ended := make(chan error, 2)
+		for range 2 {
+			go func() { ended <- s.Wait(ctx) }()
+		}
+		synctest.Wait()
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		for range 2 {
+			if err := <-ended; !errors.Is(err, sqlite.ErrClosed) {
+				t.Fatalf("Wait during Close: %v, want ErrClosed", err)
+			}
+		}
+		if err := s.Wait(ctx); !errors.Is(err, sqlite.ErrClosed) {
+			t.Fatalf("Wait after Close: %v, want ErrClosed", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		if n := db.Stats().InUse; n != 0 {
+			t.Errorf("%d connections in use after Close, want 0", n)
+		}
+		if _, err := s.Stats(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

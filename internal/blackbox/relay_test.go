@@ -84,7 +84,8 @@ func startRelayOn(t *testing.T, db string, args ...string) *relay {
 	args = append([]string{"relay", "--listen", addr, "--db", db}, args...)
 	cmd := exec.Command(rebound(t), args...)
 	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &syncWriter{w: &log}
+	w := &syncWriter{w: &log}
+	cmd.Stdout, cmd.Stderr = w, w // one writer: exec runs one copying goroutine
 	cmd.Env = append(os.Environ(), "REBOUND_ADMIN_TOKENS=", "REBOUND_READ_TOKENS=")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

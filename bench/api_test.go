@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
+	"github.com/rebound-go/rebound/outbox/sqlite"
 )
 
 // The API benchmark: the daemon's POST /v1/messages on PostgreSQL, through
@@ -164,7 +164,7 @@ func newAPIBackend(tb testing.TB, kind, pgURL string) *apiBackend {
 			return ids, err
 		}
 	case "sqlite":
-		db, err := sql.Open("sqlite", daemon.SQLiteDSN(dsn))
+		db, err := sqlite.Open(dsn)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -348,7 +348,7 @@ func BenchmarkAPIEnqueue(b *testing.B) {
 			"run it, without -race, as docs/BENCHMARKS.md says: " +
 			apiGate + "=1 go test -run '^$' -bench APIEnqueue -benchtime 1x")
 	}
-	pgURL := os.Getenv("REBOUND_TEST_POSTGRES")
+	pgURL := os.Getenv(pgtest.Env)
 	if pgURL == "" {
 		pgURL = apiDefaultPostgres
 	}

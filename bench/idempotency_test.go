@@ -17,6 +17,7 @@ import (
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/idempotency/postgres"
 	"github.com/rebound-go/rebound/idempotency/redis"
+	"github.com/rebound-go/rebound/internal/pgtest"
 )
 
 // idemStores returns the stores to measure: memory always, PostgreSQL and
@@ -30,7 +31,7 @@ func idemStores(b *testing.B) []struct {
 		store idempotency.Store
 	}{{"memory", &idempotency.MemoryStore{}}}
 	ctx := context.Background()
-	if dsn := os.Getenv("REBOUND_TEST_POSTGRES"); dsn != "" {
+	if dsn := os.Getenv(pgtest.Env); dsn != "" {
 		pool, err := pgxpool.New(ctx, dsn)
 		if err != nil {
 			b.Fatal(err)

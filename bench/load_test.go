@@ -258,10 +258,7 @@ func BenchmarkLoad(b *testing.B) {
 	if os.Getenv(loadGate) == "" {
 		b.Skip(loadGate + " is not set: the sustained-load run takes minutes")
 	}
-	pg := os.Getenv("REBOUND_TEST_POSTGRES")
-	if pg == "" {
-		b.Skip("REBOUND_TEST_POSTGRES is not set")
-	}
+	pg := pgtest.URL(b, "run the sustained-load benchmark")
 	rate := 1000
 	if s := os.Getenv("REBOUND_BENCH_LOAD_RATE"); s != "" {
 		fmt.Sscan(s, &rate)
@@ -281,10 +278,7 @@ func BenchmarkLoad(b *testing.B) {
 
 // TestLoadHarness runs the same code at a tiny size so that it cannot rot.
 func TestLoadHarness(t *testing.T) {
-	pg := os.Getenv("REBOUND_TEST_POSTGRES")
-	if pg == "" {
-		t.Skip("REBOUND_TEST_POSTGRES is not set")
-	}
+	pg := pgtest.URL(t, "run the sustained-load harness")
 	res, _ := runLoad(t, pg, 50, []loadPhase{
 		{name: "healthy", duration: time.Second},
 		{name: "degraded", duration: time.Second, failEvery: 5, delay: 5 * time.Millisecond},

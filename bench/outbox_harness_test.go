@@ -44,12 +44,7 @@ func skipUnlessOutboxGate(b *testing.B) {
 // postgresURL returns REBOUND_TEST_POSTGRES, or skips tb.
 func postgresURL(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("REBOUND_TEST_POSTGRES")
-	if url == "" {
-		tb.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
-			"(postgres://postgres@127.0.0.1:5432/test?sslmode=disable), to measure the PostgreSQL outboxes")
-	}
-	return url
+	return pgtest.URL(tb, "measure the PostgreSQL outboxes")
 }
 
 // poolConns is the pgxpool size of every PostgreSQL run, rebound's and

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/sqlitetest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
 	"github.com/rebound-go/rebound/webhook"
@@ -32,17 +32,7 @@ type testOutbox struct {
 
 func newOutbox(t *testing.T) testOutbox {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "outbox.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	// One connection first, so that switching the new file to WAL cannot
-	// race another connection.
-	if err := db.PingContext(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := sqlitetest.Open(t)
 	s, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)

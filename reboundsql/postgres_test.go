@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/pgtest"
 	"github.com/rebound-go/rebound/reboundsql"
 )
 
@@ -27,10 +27,7 @@ import (
 // between transactions fails it rather than hangs it.
 func openPostgres(t *testing.T) (context.Context, *sql.DB) {
 	t.Helper()
-	dsn := os.Getenv("REBOUND_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("REBOUND_TEST_POSTGRES is not set; set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run this test")
-	}
+	dsn := pgtest.URL(t, "run reboundsql's PostgreSQL tests")
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)

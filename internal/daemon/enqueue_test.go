@@ -2,10 +2,8 @@ package daemon
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rebound-go/rebound/internal/pgtest"
+	"github.com/rebound-go/rebound/internal/sqlitetest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/postgres"
 	"github.com/rebound-go/rebound/outbox/sqlite"
@@ -448,11 +447,7 @@ func concurrentEnqueues(t *testing.T, enqueue func(context.Context, []outbox.Mes
 
 func TestGroupEnqueuerSQLite(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", SQLiteDSN(filepath.Join(t.TempDir(), "outbox.db")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := sqlitetest.Open(t)
 	ob, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)

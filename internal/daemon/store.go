@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,12 +30,6 @@ type Backend struct {
 	Close func()
 
 	password string // kept out of error texts
-}
-
-// SQLiteDSN is how the daemon opens a SQLite file: WAL, a busy timeout,
-// and immediate transactions (see outbox/sqlite).
-func SQLiteDSN(path string) string {
-	return "file:" + url.PathEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
 // Open opens the store of kind ("sqlite" or "postgres") at addr. It opens a

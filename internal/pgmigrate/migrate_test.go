@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,16 +12,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rebound-go/rebound/internal/pgmigrate"
+	"github.com/rebound-go/rebound/internal/pgtest"
 )
 
 // testPool returns a pool on REBOUND_TEST_POSTGRES, or skips t.
 func testPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := os.Getenv("REBOUND_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("REBOUND_TEST_POSTGRES is not set: set it to a PostgreSQL URL, as CI does " +
-			"(postgres://postgres@127.0.0.1:5432/test?sslmode=disable), to run the PostgreSQL migration tests")
-	}
+	url := pgtest.URL(t, "run the PostgreSQL migration tests")
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

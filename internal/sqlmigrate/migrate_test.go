@@ -12,24 +12,14 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/rebound-go/rebound/internal/sqlitetest"
 	"github.com/rebound-go/rebound/internal/sqlmigrate"
 )
 
-// openDB opens path the way the SQLite stores' package docs recommend.
+// openDB opens path with the SQLite stores' settings.
 func openDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	// The first connection turns the new file to WAL, under a lock that
-	// the busy timeout does not wait for: open it before going
-	// concurrent.
-	if err := db.Ping(); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return sqlitetest.OpenPath(t, path)
 }
 
 // files returns a schema of the given migrations, numbered from 1.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/rebound-go/rebound/internal/auth"
+	"github.com/rebound-go/rebound/internal/sqlitetest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
 )
@@ -49,15 +49,7 @@ type testOutbox struct {
 // newOutbox opens a fresh SQLite outbox in a temporary directory.
 func newOutbox(t *testing.T) testOutbox {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "outbox.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.PingContext(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := sqlitetest.Open(t)
 	s, err := sqlite.New(db, sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -74,10 +74,12 @@
 // the only bound wanted: attempts then send the caller's request itself
 // (a retry with a body sends a copy holding the replayed body).
 //
-// Config.Policy.AttemptTimeout keeps the meaning it has in rebound.Do, where
-// zero means no per-attempt timeout, and must be zero here: NewTransport
-// rejects any other value with a *rebound.ConfigError naming the field, so
-// that one field, Config.AttemptTimeout, says how long an attempt may take.
+// Config.Policy.AttemptTimeout keeps the meaning it has in rebound.Do: zero
+// adds no timeout (Config.AttemptTimeout's still applies), and a positive
+// value, from a policy shared with rebound.Do, is how long each attempt may
+// take when Config.AttemptTimeout is zero or the same. A value that
+// contradicts Config.AttemptTimeout is refused by NewTransport with a
+// *rebound.ConfigError naming the field, rather than one of them guessed.
 //
 // # Labels, breakers and budgets
 //

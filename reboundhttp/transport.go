@@ -39,10 +39,11 @@ type Config struct {
 	// Retry-After up to 60 s). Policy.Endpoint, Breaker, Budget and
 	// NonIdempotent are set per request by the Transport.
 	//
-	// Policy.AttemptTimeout must be zero: the Transport times its attempts
-	// itself, to the end of the response body, by AttemptTimeout above. (In
-	// rebound.Do a zero Policy.AttemptTimeout means no per-attempt timeout;
-	// here too it adds none.)
+	// Policy.AttemptTimeout means what it means in rebound.Do: zero adds
+	// no timeout (AttemptTimeout above still applies), and a positive
+	// value is the per-attempt timeout when AttemptTimeout is zero or the
+	// same; a different value is a configuration error. Either way the
+	// Transport times its attempts itself, to the end of the response body.
 	Policy rebound.Policy
 	// Breakers, when set, gives each endpoint its own circuit breaker; a
 	// request refused by an open breaker fails at once without touching
@@ -102,8 +103,16 @@ type Transport struct {
 // NewTransport returns a Transport, or an error naming the first invalid
 // field of cfg.
 func NewTransport(cfg Config) (*Transport, error) {
-	if cfg.Policy.AttemptTimeout != 0 {
-		return nil, &rebound.ConfigError{Field: "reboundhttp.Config.Policy.AttemptTimeout", Problem: "want 0, got " + cfg.Policy.AttemptTimeout.String() + ": set Config.AttemptTimeout, which bounds each attempt to the end of its response body"}
+	if p := cfg.Policy.AttemptTimeout; p != 0 {
+		// A policy shared with rebound.Do keeps its meaning: each attempt
+		// gets that long. Two different values would be a guess.
+		switch {
+		case p > 0 && (cfg.AttemptTimeout == 0 || cfg.AttemptTimeout == p):
+			cfg.AttemptTimeout = p
+		default:
+			return nil, &rebound.ConfigError{Field: "reboundhttp.Config.Policy.AttemptTimeout", Problem: "want 0, or the same as Config.AttemptTimeout (" + cfg.AttemptTimeout.String() + "), got " + p.String() + ": set Config.AttemptTimeout, which bounds each attempt to the end of its response body"}
+		}
+		cfg.Policy.AttemptTimeout = 0 // the Transport times its attempts itself
 	}
 	d := cfg.AttemptTimeout
 	switch {

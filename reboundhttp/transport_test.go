@@ -470,15 +470,15 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
-// Policy.AttemptTimeout means what it means in rebound.Do (0 is none), so
-// the Transport, which times attempts itself through Config.AttemptTimeout,
-// refuses any other value instead of reading it differently.
-func TestPolicyAttemptTimeoutIsRefused(t *testing.T) {
-	for _, d := range []time.Duration{time.Second, -1} {
-		_, err := reboundhttp.NewTransport(reboundhttp.Config{Policy: rebound.Policy{AttemptTimeout: d}})
+// Policy.AttemptTimeout means what it means in rebound.Do: a policy shared
+// with Do gives each HTTP attempt that long; zero adds nothing; a value
+// that contradicts Config.AttemptTimeout is refused instead of guessed.
+func TestPolicyAttemptTimeout(t *testing.T) {
+	for _, c := range []struct{ policy, config time.Duration }{{-1, 0}, {time.Second, 2 * time.Second}, {time.Second, reboundhttp.NoAttemptTimeout}} {
+		_, err := reboundhttp.NewTransport(reboundhttp.Config{AttemptTimeout: c.config, Policy: rebound.Policy{AttemptTimeout: c.policy}})
 		var ce *rebound.ConfigError
 		if !errors.As(err, &ce) || ce.Field != "reboundhttp.Config.Policy.AttemptTimeout" || !strings.Contains(ce.Problem, "Config.AttemptTimeout") {
-			t.Fatalf("AttemptTimeout %v: got %v", d, err)
+			t.Fatalf("Policy.AttemptTimeout %v with Config.AttemptTimeout %v: got %v", c.policy, c.config, err)
 		}
 	}
 	for _, d := range []time.Duration{0, time.Second, reboundhttp.NoAttemptTimeout} {
@@ -486,6 +486,23 @@ func TestPolicyAttemptTimeoutIsRefused(t *testing.T) {
 			t.Fatalf("Config.AttemptTimeout %v: %v", d, err)
 		}
 	}
+	synctest.Test(t, func(t *testing.T) {
+		hang := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		})
+		for _, cfg := range []reboundhttp.Config{
+			{Base: hang, Policy: rebound.Policy{AttemptTimeout: 100 * time.Millisecond, MaxAttempts: 2, Backoff: rebound.Constant(0)}},
+			{Base: hang, AttemptTimeout: 100 * time.Millisecond, Policy: rebound.Policy{AttemptTimeout: 100 * time.Millisecond, MaxAttempts: 2, Backoff: rebound.Constant(0)}},
+		} {
+			c := newClient(t, cfg)
+			start := time.Now()
+			_, err := c.Get("http://api.test/slow")
+			if took := time.Since(start); err == nil || took < 200*time.Millisecond || took > 200*time.Millisecond*33/32 {
+				t.Fatalf("two attempts of a hanging server took %v (%v); want 100 ms each, from the policy", took, err)
+			}
+		}
+	})
 }
 
 // A caller's deadline that comes before the attempt timeout would bounds

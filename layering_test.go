@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -152,4 +153,60 @@ func allowedThirdParty(modules []string, imp string) bool {
 		}
 	}
 	return false
+}
+
+// dependencyBounds are promises some packages make beyond their layer, kept
+// over everything they compile (go list -deps), not only what they import:
+// the rebound packages allowed besides the package itself, and whether any
+// module outside the standard library and rebound may appear.
+var dependencyBounds = map[string]struct {
+	rebound    []string
+	thirdParty bool
+}{
+	// The core, and the adapters built on it, compile nothing else: a
+	// program importing them pays for nothing more.
+	".":           {},
+	"reboundhttp": {rebound: []string{"."}},
+	"reboundsql":  {rebound: []string{"."}},
+	// A receiver that only verifies signatures compiles nothing of the
+	// outbox, nor any other state package.
+	"webhook": {rebound: []string{".", "reboundhttp"}},
+	// A program that counts retries compiles no outbox; the outbox's
+	// collector is outbox/outboxprom.
+	"reboundprom": {rebound: []string{"."}, thirdParty: true},
+	// pgtest serves the tests of every layer, so it depends on none: a
+	// store's tests that used it would otherwise pull in another state
+	// package.
+	"internal/pgtest": {thirdParty: true},
+}
+
+func TestDependencyBounds(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	args := []string{"list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`}
+	for pkg := range dependencyBounds {
+		args = append(args, "./"+pkg)
+	}
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := rel(fields[0])
+		b := dependencyBounds[pkg]
+		for _, dep := range fields[1:] {
+			switch {
+			case !strings.Contains(strings.SplitN(dep, "/", 2)[0], "."):
+				// the standard library
+			case dep == module || strings.HasPrefix(dep, module+"/"):
+				if !slices.Contains(b.rebound, rel(dep)) {
+					t.Errorf("%s depends on %s; layering_test.go's dependencyBounds let it depend on %v of rebound's packages only", pkg, rel(dep), b.rebound)
+				}
+			case !b.thirdParty:
+				t.Errorf("%s depends on %s, which is not in the standard library or rebound", pkg, dep)
+			}
+		}
+	}
 }

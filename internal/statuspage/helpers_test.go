@@ -80,34 +80,23 @@ func (o testOutbox) enqueue(t *testing.T, msgs ...outbox.Message) []string {
 // deadLetter enqueues m and kills it as a relay would after one attempt.
 func (o testOutbox) deadLetter(t *testing.T, m outbox.Message, lastErr string, lastStatus int) string {
 	t.Helper()
-	id := o.enqueue(t, m)[0]
-	ctx := context.Background()
-	now := time.Now()
-	claimed, err := o.store.Claim(ctx, now, time.Minute, 1000, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, d := range claimed {
-		if d.ID == id {
-			found = true
-			err = o.store.MarkDead(ctx, d.ID, d.Attempt, "permanent", lastErr, lastStatus)
-		} else {
-			err = o.store.Release(ctx, d.ID, d.Attempt, now)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !found {
-		t.Fatalf("message %s was not claimed", id)
-	}
-	return id
+	return o.firstAttempt(t, m, func(ctx context.Context, d outbox.Delivery, _ time.Time) error {
+		return o.store.MarkDead(ctx, d.ID, d.Attempt, "permanent", lastErr, lastStatus)
+	})
 }
 
 // retrying enqueues m and fails its first attempt as a relay would, with
 // the next attempt an hour away.
 func (o testOutbox) retrying(t *testing.T, m outbox.Message) string {
+	t.Helper()
+	return o.firstAttempt(t, m, func(ctx context.Context, d outbox.Delivery, now time.Time) error {
+		return o.store.MarkRetry(ctx, d.ID, d.Attempt, now.Add(time.Hour), "receiver answered 500", 500)
+	})
+}
+
+// firstAttempt enqueues m, claims it and records outcome for it; other
+// messages claimed with it are released untouched.
+func (o testOutbox) firstAttempt(t *testing.T, m outbox.Message, outcome func(ctx context.Context, d outbox.Delivery, now time.Time) error) string {
 	t.Helper()
 	id := o.enqueue(t, m)[0]
 	ctx := context.Background()
@@ -120,7 +109,7 @@ func (o testOutbox) retrying(t *testing.T, m outbox.Message) string {
 	for _, d := range claimed {
 		if d.ID == id {
 			found = true
-			err = o.store.MarkRetry(ctx, d.ID, d.Attempt, now.Add(time.Hour), "receiver answered 500", 500)
+			err = outcome(ctx, d, now)
 		} else {
 			err = o.store.Release(ctx, d.ID, d.Attempt, now)
 		}

@@ -165,12 +165,13 @@ var dependencyBounds = map[string]struct {
 }{
 	// The core, and the adapters built on it, compile nothing else: a
 	// program importing them pays for nothing more.
-	".":           {},
-	"reboundhttp": {rebound: []string{"."}},
-	"reboundsql":  {rebound: []string{"."}},
+	".":               {},
+	"internal/redact": {},
+	"reboundhttp":     {rebound: []string{".", "internal/redact"}},
+	"reboundsql":      {rebound: []string{"."}},
 	// A receiver that only verifies signatures compiles nothing of the
 	// outbox, nor any other state package.
-	"webhook": {rebound: []string{".", "reboundhttp"}},
+	"webhook": {rebound: []string{".", "internal/redact", "reboundhttp"}},
 	// A program that counts retries compiles no outbox; the outbox's
 	// collector is outbox/outboxprom.
 	"reboundprom": {rebound: []string{"."}, thirdParty: true},

@@ -3,7 +3,6 @@ package reboundhttp
 import (
 	"context"
 	"net/http"
-	"net/url"
 )
 
 type endpointKey struct{}
@@ -30,19 +29,4 @@ func DefaultEndpoint(req *http.Request) string {
 		host = req.URL.Host
 	}
 	return req.Method + " " + host
-}
-
-// redact returns u as text with its user info and query removed, for logs
-// and error messages: "https://user:pw@host/p?token=x" becomes
-// "https://host/p".
-func redact(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	r := *u
-	r.User = nil
-	r.RawQuery = ""
-	r.ForceQuery = false
-	r.Fragment, r.RawFragment = "", ""
-	return r.String()
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/redact"
 )
 
 // DefaultMaxJSONBody is the largest response body the JSON helpers decode.
@@ -79,7 +80,7 @@ func DoJSON[T any](c *http.Client, req *http.Request) (T, error) {
 	resp, err := c.Do(req.WithContext(context.WithValue(req.Context(), jsonKey{}, jc)))
 	if err != nil {
 		if ue, ok := err.(*url.Error); ok {
-			ue.URL = redact(req.URL)
+			ue.URL = redact.URL(req.URL)
 		}
 		return v, err
 	}

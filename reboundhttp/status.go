@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/redact"
 )
 
 // ClassifyResponse judges a response. failed is false for a response the
@@ -128,7 +129,7 @@ func newStatusError(resp *http.Response, c rebound.Classification, err error, pe
 		class:       c,
 	}
 	if req := resp.Request; req != nil {
-		e.Method, e.URL = req.Method, redact(req.URL)
+		e.Method, e.URL = req.Method, redact.URL(req.URL)
 	}
 	if len(peek) > MaxStatusErrorBody {
 		peek = peek[:MaxStatusErrorBody]

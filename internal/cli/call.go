@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/redact"
 	"github.com/rebound-go/rebound/reboundhttp"
 )
 
@@ -131,7 +132,7 @@ func call(ctx context.Context, args []string, stdio IO, env callEnv) int {
 		},
 		// Events name the request itself: this program makes one call, so
 		// there is no label cardinality to keep bounded.
-		Endpoint:         func(r *http.Request) string { return r.Method + " " + redact(r.URL) },
+		Endpoint:         func(r *http.Request) string { return r.Method + " " + redact.URL(r.URL) },
 		ClassifyResponse: j.classify,
 		IdempotencyKeys:  f.key == "auto",
 	})
@@ -253,7 +254,7 @@ func redactedError(err error) string {
 	if errors.As(err, &ue) {
 		s := ue.Op + " "
 		if u, perr := url.Parse(ue.URL); perr == nil {
-			s += redact(u)
+			s += redact.URL(u)
 		}
 		return s + ": " + ue.Err.Error()
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/internal/api"
+	"github.com/rebound-go/rebound/internal/redact"
 	"github.com/rebound-go/rebound/reboundhttp"
 )
 
@@ -230,7 +231,7 @@ func (c *apiClient) redactedServer() string {
 	if err != nil {
 		return "the server"
 	}
-	return redact(u)
+	return redact.URL(u)
 }
 
 // report writes err as one line on stderr, unless ctx was canceled, and

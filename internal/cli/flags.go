@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/redact"
 )
 
 // parseCall parses the command line of `rebound call`. Flags may come before
@@ -92,10 +93,10 @@ func checkURL(s string) error {
 		return fmt.Errorf("bad URL: %v", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("bad URL %q: want an http:// or https:// URL", redact(u))
+		return fmt.Errorf("bad URL %q: want an http:// or https:// URL", redact.URL(u))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("bad URL %q: no host", redact(u))
+		return fmt.Errorf("bad URL %q: no host", redact.URL(u))
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/rebound-go/rebound/internal/promtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -32,52 +34,6 @@ func newObserver(t *testing.T, cfg reboundprom.Config) (*reboundprom.Observer, *
 		t.Fatal(err)
 	}
 	return o, reg
-}
-
-// gather returns the value of the series whose labels match exactly.
-func gather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			if len(got) != len(labels) {
-				continue
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue(), true
-			case m.Gauge != nil:
-				return m.Gauge.GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func mustGather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
-	t.Helper()
-	got, ok := gather(t, reg, name, labels)
-	if !ok || got != want {
-		t.Errorf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
-	}
 }
 
 func TestMetricsFollowCalls(t *testing.T) {
@@ -105,22 +61,22 @@ func TestMetricsFollowCalls(t *testing.T) {
 			m := map[string]string{"endpoint": "api/v1/user", k: v}
 			return m
 		}
-		mustGather(t, reg, "http_request_retries_total", with("status", "succeeded"), 2)
-		mustGather(t, reg, "http_request_retries_total", with("status", "failed"), 2)
-		mustGather(t, reg, "rebound_calls_total", with("result", "success"), 1)
-		mustGather(t, reg, "rebound_calls_total", with("result", "gave_up"), 1)
-		mustGather(t, reg, "rebound_calls_total", with("result", "failure"), 1)
-		mustGather(t, reg, "rebound_calls_total", with("result", "rejected"), 0)
-		mustGather(t, reg, "rebound_attempts_total", with("class", "connection"), 5)
-		mustGather(t, reg, "rebound_attempts_total", with("class", "logic"), 1)
-		mustGather(t, reg, "rebound_attempts_total", with("class", "none"), 1)
-		mustGather(t, reg, "rebound_attempt_duration_seconds", ep, 7)
-		mustGather(t, reg, "rebound_retry_wait_seconds", ep, 4)
-		mustGather(t, reg, "rebound_call_duration_seconds", with("result", "success"), 1)
+		promtest.Expect(t, reg, "http_request_retries_total", with("status", "succeeded"), 2)
+		promtest.Expect(t, reg, "http_request_retries_total", with("status", "failed"), 2)
+		promtest.Expect(t, reg, "rebound_calls_total", with("result", "success"), 1)
+		promtest.Expect(t, reg, "rebound_calls_total", with("result", "gave_up"), 1)
+		promtest.Expect(t, reg, "rebound_calls_total", with("result", "failure"), 1)
+		promtest.Expect(t, reg, "rebound_calls_total", with("result", "rejected"), 0)
+		promtest.Expect(t, reg, "rebound_attempts_total", with("class", "connection"), 5)
+		promtest.Expect(t, reg, "rebound_attempts_total", with("class", "logic"), 1)
+		promtest.Expect(t, reg, "rebound_attempts_total", with("class", "none"), 1)
+		promtest.Expect(t, reg, "rebound_attempt_duration_seconds", ep, 7)
+		promtest.Expect(t, reg, "rebound_retry_wait_seconds", ep, 4)
+		promtest.Expect(t, reg, "rebound_call_duration_seconds", with("result", "success"), 1)
 		// The gave-up call and the logic failure follow each other.
-		mustGather(t, reg, "rebound_consecutive_failures", ep, 2)
+		promtest.Expect(t, reg, "rebound_consecutive_failures", ep, 2)
 		_ = rebound.Run(ctx, p, func(context.Context) error { return nil })
-		mustGather(t, reg, "rebound_consecutive_failures", ep, 0)
+		promtest.Expect(t, reg, "rebound_consecutive_failures", ep, 0)
 	})
 }
 
@@ -128,12 +84,12 @@ func TestNewEndpointSeriesStartAtZero(t *testing.T) {
 	o, reg := newObserver(t, reboundprom.Config{})
 	_ = rebound.Run(context.Background(), rebound.Policy{Endpoint: "orders", Observer: o}, func(context.Context) error { return nil })
 	for _, r := range []string{"success", "failure", "gave_up", "rejected"} {
-		if _, ok := gather(t, reg, "rebound_calls_total", map[string]string{"endpoint": "orders", "result": r}); !ok {
+		if _, ok := promtest.Value(t, reg, "rebound_calls_total", map[string]string{"endpoint": "orders", "result": r}); !ok {
 			t.Errorf("rebound_calls_total{result=%q} not initialised", r)
 		}
 	}
 	for _, s := range []string{"succeeded", "failed"} {
-		mustGather(t, reg, "http_request_retries_total", map[string]string{"endpoint": "orders", "status": s}, 0)
+		promtest.Expect(t, reg, "http_request_retries_total", map[string]string{"endpoint": "orders", "status": s}, 0)
 	}
 }
 
@@ -158,7 +114,7 @@ func TestEndpointCardinalityIsBounded(t *testing.T) {
 	if len(endpoints) != 4 || !endpoints["_other"] {
 		t.Fatalf("endpoint label values %v, want 3 plus _other", endpoints)
 	}
-	mustGather(t, reg, "rebound_calls_total", map[string]string{"endpoint": "_other", "result": "success"}, 47)
+	promtest.Expect(t, reg, "rebound_calls_total", map[string]string{"endpoint": "_other", "result": "success"}, 47)
 	if c := strings.Count(logs.String(), "too many endpoints"); c != 1 {
 		t.Fatalf("overflow logged %d times:\n%s", c, logs.String())
 	}
@@ -171,14 +127,14 @@ func TestBreakerStateIsReadAtScrapeTime(t *testing.T) {
 		o.WatchBreakers(g)
 		p := rebound.Policy{Endpoint: "pay", Breaker: g.Get("pay"), Observer: o, MaxAttempts: 1}
 		_ = rebound.Run(t.Context(), p, func(context.Context) error { return errReset })
-		mustGather(t, reg, "rebound_breaker_state", map[string]string{"endpoint": "pay"}, 2)
-		mustGather(t, reg, "rebound_breaker_transitions_total", map[string]string{"endpoint": "pay", "to": "open"}, 1)
+		promtest.Expect(t, reg, "rebound_breaker_state", map[string]string{"endpoint": "pay"}, 2)
+		promtest.Expect(t, reg, "rebound_breaker_transitions_total", map[string]string{"endpoint": "pay", "to": "open"}, 1)
 		_ = rebound.Run(t.Context(), p, func(context.Context) error { return nil })
-		mustGather(t, reg, "rebound_calls_total", map[string]string{"endpoint": "pay", "result": "rejected"}, 1)
+		promtest.Expect(t, reg, "rebound_calls_total", map[string]string{"endpoint": "pay", "result": "rejected"}, 1)
 		// No call arrives, yet a scrape after the cool-down sees half-open.
 		time.Sleep(30 * time.Second)
-		mustGather(t, reg, "rebound_breaker_state", map[string]string{"endpoint": "pay"}, 1)
-		mustGather(t, reg, "rebound_breaker_transitions_total", map[string]string{"endpoint": "pay", "to": "half_open"}, 1)
+		promtest.Expect(t, reg, "rebound_breaker_state", map[string]string{"endpoint": "pay"}, 1)
+		promtest.Expect(t, reg, "rebound_breaker_transitions_total", map[string]string{"endpoint": "pay", "to": "half_open"}, 1)
 	})
 }
 
@@ -186,7 +142,7 @@ func TestBudgetRejectionsAreCounted(t *testing.T) {
 	o, reg := newObserver(t, reboundprom.Config{})
 	b, _ := rebound.NewBudget(rebound.BudgetConfig{MinPerSecond: -1})
 	_ = rebound.Run(context.Background(), rebound.Policy{Endpoint: "x", Observer: o, Budget: b}, func(context.Context) error { return errReset })
-	mustGather(t, reg, "rebound_budget_rejections_total", map[string]string{"endpoint": "x"}, 1)
+	promtest.Expect(t, reg, "rebound_budget_rejections_total", map[string]string{"endpoint": "x"}, 1)
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebound-go/rebound/internal/promtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -15,50 +17,6 @@ import (
 	"github.com/rebound-go/rebound/outbox/outboxprom"
 	"github.com/rebound-go/rebound/outbox/sqlite"
 )
-
-// gather returns the value of the series whose labels match exactly.
-func gather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			if len(got) != len(labels) {
-				continue
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue(), true
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue(), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func mustGather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
-	t.Helper()
-	got, ok := gather(t, reg, name, labels)
-	if !ok || got != want {
-		t.Errorf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
-	}
-}
 
 func TestCollectorReadsTheBacklog(t *testing.T) {
 	ctx := context.Background()
@@ -95,13 +53,13 @@ func TestCollectorReadsTheBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg.MustRegister(c)
-	mustGather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "dead"}, 1)
-	mustGather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "pending"}, 1)
-	mustGather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "billing", "state": "pending"}, 1)
-	if age, ok := gather(t, reg, "rebound_outbox_oldest_unsent_age_seconds", map[string]string{"destination": "orders"}); !ok || age <= 0 {
+	promtest.Expect(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "dead"}, 1)
+	promtest.Expect(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "pending"}, 1)
+	promtest.Expect(t, reg, "rebound_outbox_messages", map[string]string{"destination": "billing", "state": "pending"}, 1)
+	if age, ok := promtest.Value(t, reg, "rebound_outbox_oldest_unsent_age_seconds", map[string]string{"destination": "orders"}); !ok || age <= 0 {
 		t.Fatalf("oldest unsent age %v (present %v)", age, ok)
 	}
-	mustGather(t, reg, "rebound_outbox_collect_errors_total", map[string]string{}, 0)
+	promtest.Expect(t, reg, "rebound_outbox_collect_errors_total", map[string]string{}, 0)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -151,8 +109,8 @@ func TestCollectorCountsStoreErrors(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	mustGather(t, reg, "rebound_outbox_collect_errors_total", map[string]string{}, 5)
-	if _, ok := gather(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "pending"}); ok {
+	promtest.Expect(t, reg, "rebound_outbox_collect_errors_total", map[string]string{}, 5)
+	if _, ok := promtest.Value(t, reg, "rebound_outbox_messages", map[string]string{"destination": "orders", "state": "pending"}); ok {
 		t.Fatal("a failed scrape reported messages")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,20 +12,12 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/rebound-go/rebound/internal/memhttp"
+
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/webhook"
 )
-
-// handlerTransport serves requests with a handler in memory, so that a
-// webhook sender runs inside a synctest bubble.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	w := httptest.NewRecorder()
-	t.h.ServeHTTP(w, r)
-	return w.Result(), nil
-}
 
 // relayBreakers are the breakers rebound relay gives its destinations by
 // default: 20 failures in a row, or half of at least 20 deliveries in a
@@ -86,7 +77,7 @@ func startBubbleRelay(t *testing.T, o testOutbox, cfg outbox.RelayConfig, h http
 	t.Helper()
 	sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
 		Destinations: map[string]outbox.Destination{"d": {URL: "http://receiver.test/hook"}},
-		Client:       &http.Client{Transport: handlerTransport{h}},
+		Client:       &http.Client{Transport: memhttp.Transport{Handler: h}},
 	})
 	if err != nil {
 		t.Fatal(err)

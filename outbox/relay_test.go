@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebound-go/rebound/outbox/outboxtest"
+
 	_ "modernc.org/sqlite"
 
 	"github.com/rebound-go/rebound"
@@ -32,32 +34,13 @@ type testOutbox struct {
 
 func newOutbox(t *testing.T) testOutbox {
 	t.Helper()
-	db := sqlitetest.Open(t)
-	s, err := sqlite.New(db, sqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db, s := sqlitetest.Outbox(t)
 	return testOutbox{db: db, store: s}
 }
 
 func (o testOutbox) enqueue(t *testing.T, msgs ...outbox.Message) []string {
 	t.Helper()
-	tx, err := o.db.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := outbox.Enqueue(context.Background(), tx, msgs...)
-	if err != nil {
-		tx.Rollback()
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return outboxtest.Enqueue(t, o.db, msgs...)
 }
 
 // receiver records deliveries and answers what answer says.

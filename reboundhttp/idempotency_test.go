@@ -1,51 +1,20 @@
 package reboundhttp_test
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/rebound-go/rebound/internal/memhttp"
+
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/reboundhttp"
 )
-
-// handlerRT serves each request with a handler, in memory, as a server
-// would: the handler gets its own copy of the request and runs to its end
-// even when the client's attempt gives up first, which then returns its
-// context's cause. It fits a synctest bubble.
-type handlerRT struct{ h http.Handler }
-
-func (rt handlerRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		body, _ = io.ReadAll(req.Body)
-		req.Body.Close()
-	}
-	sreq := httptest.NewRequest(req.Method, req.URL.String(), bytes.NewReader(body))
-	sreq.Header = req.Header.Clone()
-	rec := httptest.NewRecorder()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rt.h.ServeHTTP(rec, sreq)
-	}()
-	select {
-	case <-done:
-		resp := rec.Result()
-		resp.Request = req
-		return resp, nil
-	case <-req.Context().Done():
-		return nil, context.Cause(req.Context())
-	}
-}
 
 // slowOrders is a handler behind idempotency.Middleware that takes 300 ms
 // to create an order, and counts its runs.
@@ -75,7 +44,7 @@ func TestIdempotencyMiddlewareInFlight409IsAWait(t *testing.T) {
 		t.Cleanup(func() { time.Sleep(time.Second) })
 		rec := &recorder{}
 		c := newClient(t, reboundhttp.Config{
-			Base:            handlerRT{slowOrders(t, &runs)},
+			Base:            memhttp.Transport{Handler: slowOrders(t, &runs)},
 			IdempotencyKeys: true,
 			AttemptTimeout:  100 * time.Millisecond,
 			Policy: rebound.Policy{

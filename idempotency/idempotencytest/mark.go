@@ -86,7 +86,8 @@ func runMarkTx(t *testing.T, newHarness func(t *testing.T) Harness) {
 	})
 
 	// Two transactions marking one id: the second waits for the first and,
-	// once it commits, sees the id taken.
+	// once it commits, sees the id taken. The database must be opened as
+	// the store's documentation says (for SQLite, sqlite.Open's settings).
 	t.Run("MarkTxConcurrentTransactionsWait", func(t *testing.T) {
 		db := markDB(t, newHarness)
 		tx1, err := db.BeginTx(ctx, nil)
@@ -97,17 +98,21 @@ func runMarkTx(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if fresh, err := idempotency.MarkTx(ctx, tx1, "orders", "m"); err != nil || !fresh {
 			t.Fatalf("first MarkTx: %v, %v", fresh, err)
 		}
-		tx2, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = tx2.Rollback() }()
 		type result struct {
 			fresh bool
 			err   error
 		}
 		done := make(chan result, 1)
+		// The second transaction begins in its own goroutine: depending on
+		// the engine it waits at BEGIN (SQLite's immediate transactions,
+		// as sqlite.Open sets them) or at the insert (PostgreSQL).
 		go func() {
+			tx2, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			defer func() { _ = tx2.Rollback() }()
 			fresh, err := idempotency.MarkTx(ctx, tx2, "orders", "m")
 			done <- result{fresh, err}
 		}()

@@ -5,11 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rebound-go/rebound/internal/sqlitetest"
 
 	_ "modernc.org/sqlite"
 
@@ -24,21 +25,7 @@ import (
 // and a busy timeout, so that writers queue for SQLite's single write lock
 // instead of failing with SQLITE_BUSY. A file, not :memory:, because every
 // connection of the pool must see the same database.
-func openDB(t testing.TB) *sql.DB {
-	path := filepath.Join(t.TempDir(), "idem.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	// The first connection turns the new file to WAL. That switch takes a
-	// lock the busy timeout does not wait for, so connections opening
-	// together on a new file may fail with SQLITE_BUSY: open one first.
-	if err := db.Ping(); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
+func openDB(t testing.TB) *sql.DB { return sqlitetest.Open(t) }
 
 func testStore(t testing.TB, db *sql.DB) *sqlite.Store {
 	s, err := sqlite.New(db, sqlite.Config{})

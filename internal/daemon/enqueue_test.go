@@ -447,14 +447,7 @@ func concurrentEnqueues(t *testing.T, enqueue func(context.Context, []outbox.Mes
 
 func TestGroupEnqueuerSQLite(t *testing.T) {
 	ctx := context.Background()
-	db := sqlitetest.Open(t)
-	ob, err := sqlite.New(db, sqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ob.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := sqlitetest.Outbox(t)
 	var mu sync.Mutex
 	sizes := map[int]int{}
 	write := sqlWrite(db)

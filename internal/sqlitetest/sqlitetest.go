@@ -6,6 +6,7 @@
 package sqlitetest
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -31,4 +32,19 @@ func OpenPath(tb testing.TB, path string) *sql.DB {
 	}
 	tb.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// Outbox opens a new database as Open does and returns it with a migrated
+// outbox store on it.
+func Outbox(tb testing.TB) (*sql.DB, *sqlite.Store) {
+	tb.Helper()
+	db := Open(tb)
+	s, err := sqlite.New(db, sqlite.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return db, s
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rebound-go/rebound/outbox/outboxtest"
+
 	_ "modernc.org/sqlite"
 
 	"github.com/rebound-go/rebound/internal/auth"
@@ -49,32 +51,13 @@ type testOutbox struct {
 // newOutbox opens a fresh SQLite outbox in a temporary directory.
 func newOutbox(t *testing.T) testOutbox {
 	t.Helper()
-	db := sqlitetest.Open(t)
-	s, err := sqlite.New(db, sqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db, s := sqlitetest.Outbox(t)
 	return testOutbox{db: db, store: s}
 }
 
 func (o testOutbox) enqueue(t *testing.T, msgs ...outbox.Message) []string {
 	t.Helper()
-	tx, err := o.db.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := outbox.Enqueue(context.Background(), tx, msgs...)
-	if err != nil {
-		tx.Rollback()
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return outboxtest.Enqueue(t, o.db, msgs...)
 }
 
 // deadLetter enqueues m and kills it as a relay would after one attempt.

@@ -12,19 +12,11 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/rebound-go/rebound/internal/memhttp"
+
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/outbox"
 )
-
-// handlerTransport serves requests with a handler in memory, so that a
-// webhook sender runs inside a synctest bubble.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	w := httptest.NewRecorder()
-	t.h.ServeHTTP(w, r)
-	return w.Result(), nil
-}
 
 // rejections counts the calls an open breaker rejected.
 type rejections struct {
@@ -74,7 +66,7 @@ func TestPageUnderARelay(t *testing.T) {
 		})
 		sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
 			Destinations: map[string]outbox.Destination{"d": {URL: "http://receiver.test/hook"}},
-			Client:       &http.Client{Transport: handlerTransport{receiver}},
+			Client:       &http.Client{Transport: memhttp.Transport{Handler: receiver}},
 		})
 		if err != nil {
 			t.Fatal(err)

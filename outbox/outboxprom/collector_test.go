@@ -3,10 +3,12 @@ package outboxprom_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rebound-go/rebound/internal/sqlitetest"
+	"github.com/rebound-go/rebound/outbox/outboxtest"
 
 	"github.com/rebound-go/rebound/internal/promtest"
 
@@ -15,31 +17,12 @@ import (
 
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/outboxprom"
-	"github.com/rebound-go/rebound/outbox/sqlite"
 )
 
 func TestCollectorReadsTheBacklog(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "o.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store, err := sqlite.New(db, sqlite.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tx, _ := db.BeginTx(ctx, nil)
-	ids, err := outbox.Enqueue(ctx, tx, outbox.Message{Destination: "orders"}, outbox.Message{Destination: "orders"}, outbox.Message{Destination: "billing"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	db, store := sqlitetest.Outbox(t)
+	ids := outboxtest.Enqueue(t, db, outbox.Message{Destination: "orders"}, outbox.Message{Destination: "orders"}, outbox.Message{Destination: "billing"})
 	now := time.Now().Add(time.Second)
 	ds, _ := store.Claim(ctx, now, time.Minute, 1, []string{"billing"})
 	if len(ds) != 1 || ds[0].ID != ids[0] {

@@ -20,6 +20,26 @@ type Harness struct {
 	DB    *sql.DB
 }
 
+// Enqueue writes msgs in a transaction of their own on db and returns
+// their IDs; an error ends t.
+func Enqueue(t testing.TB, db *sql.DB, msgs ...outbox.Message) []string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := outbox.Enqueue(ctx, tx, msgs...)
+	if err != nil {
+		tx.Rollback()
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 // Run runs the suite; newHarness must return an empty outbox each time.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	ctx := context.Background()
@@ -27,19 +47,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 	enqueue := func(t *testing.T, h Harness, msgs ...outbox.Message) []string {
 		t.Helper()
-		tx, err := h.DB.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, err := outbox.Enqueue(ctx, tx, msgs...)
-		if err != nil {
-			tx.Rollback()
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		return ids
+		return Enqueue(t, h.DB, msgs...)
 	}
 	claimIDs := func(t *testing.T, h Harness, now time.Time, limit int, skip ...string) map[string]outbox.Delivery {
 		t.Helper()

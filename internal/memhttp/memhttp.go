@@ -1,0 +1,49 @@
+// Package memhttp serves HTTP requests with a handler in memory, so that
+// a client (reboundhttp's Transport, the outbox's webhook sender) runs
+// inside a testing/synctest bubble, where a real socket would not.
+package memhttp
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+)
+
+// Transport is an http.RoundTripper that serves each request with Handler
+// as a server would: the handler gets its own copy of the request (body,
+// headers, a context of its own) and runs to its end even when the
+// client's context ends first; RoundTrip then returns that context's
+// cause.
+type Transport struct{ Handler http.Handler }
+
+// RoundTrip implements http.RoundTripper.
+func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		body, err = io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	sreq := httptest.NewRequest(req.Method, req.URL.String(), bytes.NewReader(body))
+	sreq.Header = req.Header.Clone()
+	sreq.Host = req.Host
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t.Handler.ServeHTTP(rec, sreq)
+	}()
+	select {
+	case <-done:
+		resp := rec.Result()
+		resp.Request = req
+		return resp, nil
+	case <-req.Context().Done():
+		return nil, context.Cause(req.Context())
+	}
+}

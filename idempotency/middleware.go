@@ -157,18 +157,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxRequestBody+1))
-	r.Body.Close()
-	if err != nil {
-		problem(w, http.StatusBadRequest, "unreadable-body", "Unreadable request body", err.Error())
+	body, ok := h.readBody(w, r)
+	if !ok {
 		return
 	}
-	if int64(len(body)) > h.cfg.MaxRequestBody {
-		problem(w, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
-			"Requests with an Idempotency-Key may carry at most "+strconv.FormatInt(h.cfg.MaxRequestBody, 10)+" bytes.")
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	fp := h.cfg.Fingerprint(r, body)
 	scoped := h.cfg.Principal(r) + ":" + key
 
@@ -179,22 +171,54 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.Claimed {
-		switch {
-		case c.Existing.Fingerprint != fp:
-			problem(w, http.StatusUnprocessableEntity, "key-reused", "Idempotency-Key reused",
-				"This key was already used for a different request.")
-		case c.Existing.State == InFlight:
-			w.Header().Set("Retry-After", "1")
-			problem(w, http.StatusConflict, "request-in-flight", "A request with this Idempotency-Key is in progress",
-				"Retry once the first request has completed.")
-		default:
-			replay(w, c.Existing.Response)
-		}
+		answerExisting(w, c.Existing, fp)
 		return
 	}
+	h.run(w, r, scoped, c.Token)
+}
 
-	// Run the handler, renewing the lease while it runs.
-	stop := h.renew(ctx, scoped, c.Token)
+// readBody reads the request's body, at most MaxRequestBody bytes, and
+// puts it back for the handler; it answers the request itself, and
+// returns false, when the body cannot be read or is too large.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxRequestBody+1))
+	r.Body.Close()
+	if err != nil {
+		problem(w, http.StatusBadRequest, "unreadable-body", "Unreadable request body", err.Error())
+		return nil, false
+	}
+	if int64(len(body)) > h.cfg.MaxRequestBody {
+		problem(w, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			"Requests with an Idempotency-Key may carry at most "+strconv.FormatInt(h.cfg.MaxRequestBody, 10)+" bytes.")
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, true
+}
+
+// answerExisting answers a request whose key another request holds or
+// has completed: 422 for another request's key, 409 while the first is
+// in flight, else the stored response.
+func answerExisting(w http.ResponseWriter, existing Record, fp string) {
+	switch {
+	case existing.Fingerprint != fp:
+		problem(w, http.StatusUnprocessableEntity, "key-reused", "Idempotency-Key reused",
+			"This key was already used for a different request.")
+	case existing.State == InFlight:
+		w.Header().Set("Retry-After", "1")
+		problem(w, http.StatusConflict, "request-in-flight", "A request with this Idempotency-Key is in progress",
+			"Retry once the first request has completed.")
+	default:
+		replay(w, existing.Response)
+	}
+}
+
+// run runs the handler for a request whose key it claimed, renewing the
+// lease while it runs, then stores its response, or releases the key
+// when the response must not be replayed.
+func (h *handler) run(w http.ResponseWriter, r *http.Request, scoped, token string) {
+	ctx := r.Context()
+	stop := h.renew(ctx, scoped, token)
 	rec := &recorder{ResponseWriter: w, limit: h.cfg.MaxStoredResponse}
 	func() {
 		returned := false
@@ -207,7 +231,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				// again. The panic goes on unrecovered, with its value,
 				// to net/http's own handling (http.ErrAbortHandler
 				// included).
-				h.release(ctx, scoped, c.Token)
+				h.release(ctx, scoped, token)
 			}
 		}()
 		h.next.ServeHTTP(rec, r)
@@ -218,11 +242,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	if rec.overflow || (status >= 500 && !h.cfg.StoreServerErrors) {
-		h.release(ctx, scoped, c.Token)
+		h.release(ctx, scoped, token)
 		return
 	}
 	resp := Response{Status: status, Header: rec.stored, Body: rec.buf.Bytes()}
-	if err := h.cfg.Store.Complete(context.WithoutCancel(ctx), scoped, c.Token, resp, time.Now(), h.cfg.TTL); err != nil {
+	if err := h.cfg.Store.Complete(context.WithoutCancel(ctx), scoped, token, resp, time.Now(), h.cfg.TTL); err != nil {
 		h.cfg.Logger.Warn("idempotency: storing response failed; a retry will run the handler again", "error", err.Error())
 	}
 }

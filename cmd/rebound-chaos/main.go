@@ -218,7 +218,10 @@ func run(ctx context.Context, o Options) int {
 	return 0
 }
 
-// execute runs the whole experiment, filling res.
+// execute runs the whole experiment, filling res. It is one long function
+// on purpose: the experiment's phases (start, faults, drain, reckoning)
+// run in this order and share the relays and the receiver, and reading
+// them in sequence is how the run is checked.
 func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay, error) {
 	logf("seed %d, %s store, %d relay(s), %d messages at %.0f/s, directory %s", o.Seed, o.Store, o.Relays, o.Messages, o.Rate, dir)
 	bin := o.Rebound

@@ -29,7 +29,9 @@ func (d destFlag) Set(v string) error {
 	return nil
 }
 
-// relay runs `rebound relay` (or, with migrateOnly, `rebound migrate`).
+// relay runs `rebound relay` (or, with migrateOnly, `rebound migrate`):
+// flags, configuration, then the daemon. Most of its length is the flag
+// definitions and their help, kept in one place so that -h matches them.
 func relay(ctx context.Context, args []string, io cli.IO, migrateOnly bool) int {
 	name := "relay"
 	if migrateOnly {

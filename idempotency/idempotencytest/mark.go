@@ -15,6 +15,7 @@ import (
 const effects = "idempotencytest_effects"
 
 // runMarkTx runs the tests of MarkTx and ReapMarks on the harness's DB.
+// Like Run it is a list of independent subtests, long on purpose.
 func runMarkTx(t *testing.T, newHarness func(t *testing.T) Harness) {
 	ctx := context.Background()
 

@@ -48,6 +48,10 @@ type Harness struct {
 // Run runs the suite. newHarness must return a fresh harness each time it
 // is called, once per subtest: an empty store and, where MarkTx applies, a
 // database that holds none of the suite's tables.
+//
+// Run is long on purpose: it is the list of what a store promises, one
+// independent subtest per promise, read top to bottom as the
+// specification.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	newStore := func(t *testing.T) idempotency.Store { return newHarness(t).Store }
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)

@@ -218,34 +218,8 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req) {
 		return
 	}
-	m := outbox.Message{ID: req.ID, Destination: req.Destination, Headers: req.Headers, OrderingKey: req.OrderingKey}
-	switch {
-	case len(req.Payload) > 0 && req.PayloadBase64 != "":
-		badField(w, "payload", "give payload or payload_base64, not both")
-		return
-	case req.PayloadBase64 != "":
-		b, err := base64.StdEncoding.DecodeString(req.PayloadBase64)
-		if err != nil {
-			badField(w, "payload_base64", "want standard base64: "+err.Error())
-			return
-		}
-		m.Payload = b
-	case len(req.Payload) > 0:
-		m.Payload = req.Payload
-	default:
-		badField(w, "payload", "want a JSON value (or payload_base64)")
-		return
-	}
-	if req.NotBefore != nil {
-		m.NotBefore = *req.NotBefore
-	}
-	if m.Destination == "" {
-		badField(w, "destination", "want a destination name")
-		return
-	}
-	if !h.cfg.Destination(m.Destination) {
-		writeProblem(w, http.StatusUnprocessableEntity, "unknown-destination", "Unknown destination",
-			"No destination is configured as "+strconv.Quote(m.Destination)+", and it is not a URL the raw-URL allow-list permits.", "destination")
+	m, ok := h.message(w, req)
+	if !ok {
 		return
 	}
 	// A request with an Idempotency-Key and no ID gets an ID derived from
@@ -268,22 +242,7 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 	var fe *outbox.FieldError
 	switch {
 	case errors.Is(err, ErrDuplicateID):
-		rec, gerr := h.cfg.Store.Get(ctx, m.ID)
-		switch {
-		case gerr == nil && sameMessage(rec.Message, m):
-			// The same message again: what was asked for is done.
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.Header().Set("Location", "/v1/messages/"+rec.ID)
-			writeJSON(w, http.StatusAccepted, EnqueueResponse{ID: rec.ID, Destination: rec.Destination, State: outbox.Pending.String()})
-		case gerr != nil && !errors.Is(gerr, outbox.ErrNotFound):
-			h.storeFailed(w, r, "enqueue", gerr)
-		case derived:
-			writeProblem(w, http.StatusUnprocessableEntity, "key-reused", "Idempotency-Key reused",
-				"This Idempotency-Key was used for another request.", "")
-		default:
-			writeProblem(w, http.StatusConflict, "duplicate-id", "Duplicate message ID",
-				"Another message has the ID "+strconv.Quote(m.ID)+"; send a new ID, or none for a generated one.", "id")
-		}
+		h.duplicate(ctx, w, r, m, derived)
 		return
 	case errors.As(err, &fe):
 		field := jsonField[fe.Field]
@@ -298,6 +257,65 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/messages/"+ids[0])
 	writeJSON(w, http.StatusAccepted, EnqueueResponse{ID: ids[0], Destination: m.Destination, State: outbox.Pending.String()})
+}
+
+// message turns an enqueue request into a message; it answers the request
+// itself, and returns false, when a field is missing or malformed or the
+// destination is unknown.
+func (h *handler) message(w http.ResponseWriter, req EnqueueRequest) (m outbox.Message, ok bool) {
+	m = outbox.Message{ID: req.ID, Destination: req.Destination, Headers: req.Headers, OrderingKey: req.OrderingKey}
+	switch {
+	case len(req.Payload) > 0 && req.PayloadBase64 != "":
+		badField(w, "payload", "give payload or payload_base64, not both")
+		return m, false
+	case req.PayloadBase64 != "":
+		b, err := base64.StdEncoding.DecodeString(req.PayloadBase64)
+		if err != nil {
+			badField(w, "payload_base64", "want standard base64: "+err.Error())
+			return m, false
+		}
+		m.Payload = b
+	case len(req.Payload) > 0:
+		m.Payload = req.Payload
+	default:
+		badField(w, "payload", "want a JSON value (or payload_base64)")
+		return m, false
+	}
+	if req.NotBefore != nil {
+		m.NotBefore = *req.NotBefore
+	}
+	if m.Destination == "" {
+		badField(w, "destination", "want a destination name")
+		return m, false
+	}
+	if !h.cfg.Destination(m.Destination) {
+		writeProblem(w, http.StatusUnprocessableEntity, "unknown-destination", "Unknown destination",
+			"No destination is configured as "+strconv.Quote(m.Destination)+", and it is not a URL the raw-URL allow-list permits.", "destination")
+		return m, false
+	}
+	return m, true
+}
+
+// duplicate answers an enqueue whose ID is taken: a replay when the stored
+// message is the same one, else a conflict (or, for an ID derived from an
+// Idempotency-Key, the key's reuse).
+func (h *handler) duplicate(ctx context.Context, w http.ResponseWriter, r *http.Request, m outbox.Message, derived bool) {
+	rec, gerr := h.cfg.Store.Get(ctx, m.ID)
+	switch {
+	case gerr == nil && sameMessage(rec.Message, m):
+		// The same message again: what was asked for is done.
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set("Location", "/v1/messages/"+rec.ID)
+		writeJSON(w, http.StatusAccepted, EnqueueResponse{ID: rec.ID, Destination: rec.Destination, State: outbox.Pending.String()})
+	case gerr != nil && !errors.Is(gerr, outbox.ErrNotFound):
+		h.storeFailed(w, r, "enqueue", gerr)
+	case derived:
+		writeProblem(w, http.StatusUnprocessableEntity, "key-reused", "Idempotency-Key reused",
+			"This Idempotency-Key was used for another request.", "")
+	default:
+		writeProblem(w, http.StatusConflict, "duplicate-id", "Duplicate message ID",
+			"Another message has the ID "+strconv.Quote(m.ID)+"; send a new ID, or none for a generated one.", "id")
+	}
 }
 
 func (h *handler) storeFailed(w http.ResponseWriter, r *http.Request, op string, err error) {

@@ -89,6 +89,9 @@ type callFlags struct {
 // errMaxTime is the cause of the context of a call that ran out of --max-time.
 var errMaxTime = errors.New("--max-time reached")
 
+// call runs `rebound call`. It reads as the command's steps in order
+// (flags, body, request, transport, the call, the answer), each a few lines that
+// share the parsed flags, which is why it is longer than most functions.
 func call(ctx context.Context, args []string, stdio IO, env callEnv) int {
 	stdio = stdio.orDefaults()
 	f, err := parseCall(args)

@@ -41,6 +41,10 @@ func Enqueue(t testing.TB, db *sql.DB, msgs ...outbox.Message) []string {
 }
 
 // Run runs the suite; newHarness must return an empty outbox each time.
+//
+// Run is long on purpose, as riverdrivertest is: it is the list of what a
+// store promises, one independent subtest per promise, read top to bottom
+// as the specification; the few helpers they share sit at its top.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	ctx := context.Background()
 	const lease = 30 * time.Second

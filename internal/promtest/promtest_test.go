@@ -23,7 +23,7 @@ func TestValue(t *testing.T) {
 	}{
 		{"c_total", map[string]string{"a": "1", "b": "2"}, 3, true},
 		{"c_total", map[string]string{"a": "1", "b": "3"}, 5, true},
-		{"c_total", map[string]string{"a": "1"}, 0, false},          // a subset is not a match
+		{"c_total", map[string]string{"a": "1"}, 0, false},           // a subset is not a match
 		{"c_total", map[string]string{"a": "1", "c": "2"}, 0, false}, // other label names
 		{"h", nil, 2, true},
 		{"missing", nil, 0, false},

@@ -128,7 +128,10 @@ type Relay struct {
 }
 
 // LastPoll returns when the relay last claimed successfully (whether or not
-// anything was due): its heartbeat. Zero before the first claim.
+// anything was due): its heartbeat, zero before the first claim. A relay
+// whose LastPoll is older than a few PollIntervals is stuck or cannot reach
+// its store; a liveness check reads it, and outbox/outboxprom exports it
+// as rebound_outbox_relay_last_poll_timestamp_seconds.
 func (r *Relay) LastPoll() time.Time {
 	if n := r.lastPoll.Load(); n != 0 {
 		return time.Unix(0, n)

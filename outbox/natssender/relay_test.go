@@ -1,0 +1,107 @@
+package natssender_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/sqlitetest"
+	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/natssender"
+	"github.com/rebound-go/rebound/outbox/outboxtest"
+)
+
+// A relay moves 200 messages of 5 ordering keys from a SQLite outbox onto
+// a stream: each once, in enqueue order per key, all recorded as sent; a
+// message for a subject no stream captures goes dead with the reason.
+func TestRelayPublishesTheOutbox(t *testing.T) {
+	nc := connect(t, natsURL(t))
+	prefix, st := testStream(t, nc, nil)
+	db, store := sqlitetest.Outbox(t)
+	sender := newSender(t, nc, map[string]natssender.Destination{
+		"orders": {Subject: prefix + ".orders." + natssender.OrderingKeyToken},
+		"lost":   {Subject: randName("nostream") + ".x"},
+	}, 0)
+
+	const n, keys = 200, 5
+	var msgs []outbox.Message
+	for i := range n {
+		msgs = append(msgs, outbox.Message{Destination: "orders", OrderingKey: fmt.Sprint("k", i%keys), Payload: []byte(fmt.Sprint(i))})
+	}
+	ids := outboxtest.Enqueue(t, db, msgs...)
+	lost := outboxtest.Enqueue(t, db, outbox.Message{Destination: "lost", Payload: []byte("{}")})[0]
+
+	relay, err := outbox.NewRelay(outbox.RelayConfig{Store: store, Sender: sender, PollInterval: 10 * time.Millisecond, Backoff: rebound.Constant(20 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := relay.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		sent, dead := 0, 0
+		for _, s := range stats(t, store) {
+			sent += s.Sent
+			dead += s.Dead
+		}
+		if sent == n && dead == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %d sent, %d dead; want %d and 1", sent, dead, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rec, err := store.Get(ctx, lost)
+	if err != nil || rec.State != outbox.Dead || rec.Attempt != 1 {
+		t.Fatalf("the message without a stream: %+v, %v; want dead after one attempt", rec, err)
+	}
+
+	got := streamMsgs(t, st)
+	if len(got) != n {
+		t.Fatalf("the stream holds %d messages, want %d", len(got), n)
+	}
+	pos := map[string]int{}
+	for i, id := range ids {
+		pos[id] = i
+	}
+	last := map[string]int{}
+	seen := map[string]bool{}
+	for _, m := range got {
+		id := m.Header.Get(natssender.HeaderMessageID)
+		i, ok := pos[id]
+		if !ok || seen[id] {
+			t.Fatalf("unexpected or repeated message %q", id)
+		}
+		seen[id] = true
+		key := msgs[i].OrderingKey
+		if want := prefix + ".orders." + key; m.Subject != want {
+			t.Errorf("message %d on %s, want %s", i, m.Subject, want)
+		}
+		if prev, ok := last[key]; ok && prev > i {
+			t.Errorf("key %s: message %d reached the stream after message %d", key, prev, i)
+		}
+		last[key] = i
+	}
+}
+
+func stats(t *testing.T, store outbox.Store) []outbox.DestinationStats {
+	t.Helper()
+	s, err := store.Stats(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -37,6 +37,18 @@
 //	    headers: {X-Env: prod}
 //	    concurrency: 0              # 0: no limit
 //	    retry: {max_attempts: 5, max_age: 1h, backoff: {initial: 1s, max: 10m}}
+//	  shipments:
+//	    kind: nats                  # webhook (default), nats, kafka or amqp
+//	    nats: {servers: [nats://127.0.0.1:4222], subject: shipments.created, user: "", password: env:NATS_PASSWORD}
+//	  invoices:
+//	    kind: kafka
+//	    kafka: {brokers: [127.0.0.1:9092], topic: invoices, sasl: {mechanism: scram-sha-256, user: relay, password: env:KAFKA_PASSWORD}}
+//	  emails:
+//	    kind: amqp
+//	    amqp: {url: amqp://guest@127.0.0.1:5672/, password: env:AMQP_PASSWORD, exchange: emails, routing_key: send}
+//
+// A broker destination's tls block takes ca_file, cert_file, key_file and
+// server_name.
 package config
 
 import (
@@ -146,14 +158,83 @@ type RawURLs struct {
 	Allow []string `yaml:"allow"`
 }
 
-// Destination is a named webhook receiver.
+// Kinds of destination.
+const (
+	KindWebhook = "webhook"
+	KindNATS    = "nats"
+	KindKafka   = "kafka"
+	KindAMQP    = "amqp"
+)
+
+// Destination is a named webhook receiver or broker destination. Kind
+// says which (webhook by default); url and secrets are a webhook's, and
+// the block named like the kind (nats, kafka, amqp) a broker's. Timeout,
+// headers, concurrency and retry apply to every kind.
 type Destination struct {
+	Kind        string            `yaml:"kind"`
 	URL         string            `yaml:"url"`
 	Secrets     []string          `yaml:"secrets"`
 	Timeout     Duration          `yaml:"timeout"`
 	Headers     map[string]string `yaml:"headers"`
 	Concurrency int               `yaml:"concurrency"`
 	Retry       Retry             `yaml:"retry"`
+	NATS        *NATS             `yaml:"nats"`
+	Kafka       *Kafka            `yaml:"kafka"`
+	AMQP        *AMQP             `yaml:"amqp"`
+}
+
+// KindOf returns d's kind, webhook when unset.
+func (d Destination) KindOf() string {
+	if d.Kind == "" {
+		return KindWebhook
+	}
+	return d.Kind
+}
+
+// NATS publishes to a JetStream stream. Password and token may be
+// "env:VARIABLE".
+type NATS struct {
+	Servers  []string `yaml:"servers"` // nats://host:4222
+	Subject  string   `yaml:"subject"` // may hold {ordering_key} as one token
+	User     string   `yaml:"user"`
+	Password string   `yaml:"password"`
+	Token    string   `yaml:"token"`
+	TLS      *TLS     `yaml:"tls"`
+}
+
+// Kafka produces to a topic, keyed by the ordering key. Password may be
+// "env:VARIABLE".
+type Kafka struct {
+	Brokers []string `yaml:"brokers"` // host:9092
+	Topic   string   `yaml:"topic"`
+	SASL    *SASL    `yaml:"sasl"`
+	TLS     *TLS     `yaml:"tls"`
+}
+
+// SASL authenticates to Kafka.
+type SASL struct {
+	Mechanism string `yaml:"mechanism"` // plain, scram-sha-256 or scram-sha-512
+	User      string `yaml:"user"`
+	Password  string `yaml:"password"`
+}
+
+// AMQP publishes to a RabbitMQ exchange with publisher confirms. The URL
+// carries no password: Password (or "env:VARIABLE") does.
+type AMQP struct {
+	URL        string `yaml:"url"` // amqp://user@host:5672/vhost, or amqps://
+	Password   string `yaml:"password"`
+	Exchange   string `yaml:"exchange"` // "" is the default exchange
+	RoutingKey string `yaml:"routing_key"`
+	TLS        *TLS   `yaml:"tls"`
+}
+
+// TLS configures a broker connection's TLS: a CA to trust instead of the
+// system's, and a client certificate.
+type TLS struct {
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
 }
 
 // Retry overrides the relay's retry limits for one destination.

@@ -103,6 +103,23 @@ func TestFinishErrorsNameTheKey(t *testing.T) {
 		{"destinations: {a: {url: https://x/, concurrency: -2}}\n", "destinations.a.concurrency"},
 		{"destinations: {a: {url: https://x/, retry: {max_attempts: 5000}}}\n", "destinations.a.retry.max_attempts"},
 		{"destinations: {'a/b': {url: https://x/}}\n", "destinations.a/b"},
+		{"destinations: {a: {kind: sqs}}\n", "destinations.a.kind"},
+		{"destinations: {a: {kind: nats}}\n", "destinations.a.nats"},
+		{"destinations: {a: {kind: nats, url: https://x/, nats: {servers: [nats://h:4222], subject: s}}}\n", "destinations.a.url"},
+		{"destinations: {a: {url: https://x/, nats: {servers: [nats://h:4222], subject: s}}}\n", "destinations.a.nats"},
+		{"destinations: {a: {kind: nats, nats: {subject: s}}}\n", "destinations.a.nats.servers"},
+		{"destinations: {a: {kind: nats, nats: {servers: [http://h:4222], subject: s}}}\n", "destinations.a.nats.servers[0]"},
+		{"destinations: {a: {kind: nats, nats: {servers: ['nats://u:p@h:4222'], subject: s}}}\n", "destinations.a.nats.servers[0]"},
+		{"destinations: {a: {kind: nats, nats: {servers: [nats://h:4222], subject: 'orders.*'}}}\n", "destinations.a.nats.subject"},
+		{"destinations: {a: {kind: nats, nats: {servers: [nats://h:4222], subject: s, password: p}}}\n", "destinations.a.nats.user"},
+		{"destinations: {a: {kind: nats, nats: {servers: [nats://h:4222], subject: s, tls: {cert_file: c}}}}\n", "destinations.a.nats.tls"},
+		{"destinations: {a: {kind: kafka, kafka: {topic: t}}}\n", "destinations.a.kafka.brokers"},
+		{"destinations: {a: {kind: kafka, kafka: {brokers: [h], topic: t}}}\n", "destinations.a.kafka.brokers[0]"},
+		{"destinations: {a: {kind: kafka, kafka: {brokers: ['h:9092'], topic: 'a b'}}}\n", "destinations.a.kafka.topic"},
+		{"destinations: {a: {kind: kafka, kafka: {brokers: ['h:9092'], topic: t, sasl: {mechanism: gssapi, user: u, password: p}}}}\n", "destinations.a.kafka.sasl.mechanism"},
+		{"destinations: {a: {kind: amqp, amqp: {url: 'https://h/', routing_key: k}}}\n", "destinations.a.amqp.url"},
+		{"destinations: {a: {kind: amqp, amqp: {url: 'amqp://u:secret@h/', routing_key: k}}}\n", "destinations.a.amqp.url"},
+		{"destinations: {a: {kind: amqp, amqp: {url: 'amqp://h/'}}}\n", "destinations.a.amqp.routing_key"},
 	} {
 		cfg, err := Parse("f.yaml", strings.NewReader(c.in))
 		if err != nil {
@@ -186,5 +203,41 @@ func TestEnvDestinationsAndSecrets(t *testing.T) {
 	env["REBOUND_DESTINATIONS"] = "nourl"
 	if err := c.ApplyEnv(func(k string) string { return env[k] }); !errors.As(err, &ce) || ce.Key != "REBOUND_DESTINATIONS" {
 		t.Fatalf("err = %v; want one naming REBOUND_DESTINATIONS", err)
+	}
+}
+
+func TestBrokerDestinations(t *testing.T) {
+	in := `destinations:
+  shipments:
+    kind: nats
+    nats: {servers: [nats://127.0.0.1:4222], subject: "shipments.{ordering_key}", user: relay, password: env:NATS_PASSWORD}
+  invoices:
+    kind: kafka
+    kafka: {brokers: ["127.0.0.1:9092"], topic: invoices, sasl: {mechanism: scram-sha-256, user: relay, password: env:KAFKA_PASSWORD}}
+  emails:
+    kind: amqp
+    amqp: {url: "amqp://guest@127.0.0.1:5672/", password: env:AMQP_PASSWORD, exchange: emails, routing_key: send}
+  orders: {url: https://x.example.com/hook}
+`
+	c, err := Parse("f.yaml", strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"NATS_PASSWORD": "n", "KAFKA_PASSWORD": "k"}
+	var ce *Error
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); !errors.As(err, &ce) || ce.Key != "destinations.emails.amqp.password" || !strings.Contains(ce.Want, "AMQP_PASSWORD") {
+		t.Fatalf("ApplyEnv without AMQP_PASSWORD: %v; want an error naming the key and the variable", err)
+	}
+	env["AMQP_PASSWORD"] = "a"
+	c, _ = Parse("f.yaml", strings.NewReader(in))
+	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	d := c.Destinations
+	if d["shipments"].KindOf() != KindNATS || d["shipments"].NATS.Password != "n" || d["invoices"].Kafka.SASL.Password != "k" || d["emails"].AMQP.Password != "a" || d["orders"].KindOf() != KindWebhook {
+		t.Fatalf("destinations %+v", d)
 	}
 }

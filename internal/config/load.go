@@ -121,7 +121,7 @@ func Settings() []Setting {
 // It also reads REBOUND_DESTINATIONS ("NAME=URL,NAME=URL", like the
 // --destination flag), and resolves every destination secret written as
 // "env:VARIABLE" to that variable's value, so that secrets need not sit in
-// the file.
+// the file; broker passwords and tokens likewise.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	for _, s := range Settings() {
 		if v := getenv(s.Env); v != "" {
@@ -155,6 +155,46 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			}
 			d.Secrets[i] = v
 		}
+		if err := d.resolveCredentials("destinations."+name, getenv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveCredentials replaces a broker password or token written as
+// "env:VARIABLE" with that variable's value.
+func (d Destination) resolveCredentials(key string, getenv func(string) string) error {
+	var fields []struct {
+		key string
+		v   *string
+	}
+	add := func(k string, v *string) {
+		fields = append(fields, struct {
+			key string
+			v   *string
+		}{key + "." + k, v})
+	}
+	if d.NATS != nil {
+		add("nats.password", &d.NATS.Password)
+		add("nats.token", &d.NATS.Token)
+	}
+	if d.Kafka != nil && d.Kafka.SASL != nil {
+		add("kafka.sasl.password", &d.Kafka.SASL.Password)
+	}
+	if d.AMQP != nil {
+		add("amqp.password", &d.AMQP.Password)
+	}
+	for _, f := range fields {
+		ref, ok := strings.CutPrefix(*f.v, "env:")
+		if !ok {
+			continue
+		}
+		v := getenv(ref)
+		if v == "" {
+			return bad(f.key, "want the environment variable %s set", ref)
+		}
+		*f.v = v
 	}
 	return nil
 }

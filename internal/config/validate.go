@@ -146,17 +146,8 @@ func validName(s string) bool {
 }
 
 func (d Destination) check(key string) error {
-	u, err := url.Parse(d.URL)
-	if d.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad(key+".url", "want an http or https URL, got %q", d.URL)
-	}
-	if u.User != nil {
-		return bad(key+".url", "want no user:password in the URL; use headers")
-	}
-	for i, s := range d.Secrets {
-		if _, err := webhook.ParseSecret(s); err != nil {
-			return bad(fmt.Sprintf("%s.secrets[%d]", key, i), "want a signing secret %s… of at least %d random bytes", webhook.SecretPrefix, webhook.MinSecretLen)
-		}
+	if err := d.checkKind(key); err != nil {
+		return err
 	}
 	switch {
 	case d.Timeout < 0 || d.Timeout > Duration(MaxTimeout):
@@ -176,6 +167,59 @@ func (d Destination) check(key string) error {
 		}
 	}
 	return checkBackoff(key+".retry.backoff", d.Retry.Backoff)
+}
+
+// checkKind checks the keys of d's kind, and that it has none of another
+// kind's.
+func (d Destination) checkKind(key string) error {
+	kind := d.KindOf()
+	switch kind {
+	case KindWebhook, KindNATS, KindKafka, KindAMQP:
+	default:
+		return bad(key+".kind", "want webhook, nats, kafka or amqp, got %q", d.Kind)
+	}
+	blocks := map[string]bool{KindNATS: d.NATS != nil, KindKafka: d.Kafka != nil, KindAMQP: d.AMQP != nil}
+	for _, k := range []string{KindNATS, KindKafka, KindAMQP} {
+		if blocks[k] && k != kind {
+			return bad(key+"."+k, "only for kind %s; this destination is kind %s", k, kind)
+		}
+	}
+	if kind != KindWebhook {
+		switch {
+		case d.URL != "":
+			return bad(key+".url", "only for kind webhook; a %s destination takes its address in its %s block", kind, kind)
+		case len(d.Secrets) > 0:
+			return bad(key+".secrets", "only for kind webhook")
+		case !blocks[kind]:
+			return bad(key+"."+kind, "required for kind %s", kind)
+		}
+	}
+	switch kind {
+	case KindWebhook:
+		return d.checkWebhook(key)
+	case KindNATS:
+		return d.NATS.check(key + ".nats")
+	case KindKafka:
+		return d.Kafka.check(key + ".kafka")
+	default:
+		return d.AMQP.check(key + ".amqp")
+	}
+}
+
+func (d Destination) checkWebhook(key string) error {
+	u, err := url.Parse(d.URL)
+	if d.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad(key+".url", "want an http or https URL, got %q", d.URL)
+	}
+	if u.User != nil {
+		return bad(key+".url", "want no user:password in the URL; use headers")
+	}
+	for i, s := range d.Secrets {
+		if _, err := webhook.ParseSecret(s); err != nil {
+			return bad(fmt.Sprintf("%s.secrets[%d]", key, i), "want a signing secret %s… of at least %d random bytes", webhook.SecretPrefix, webhook.MinSecretLen)
+		}
+	}
+	return nil
 }
 
 func checkBackoff(key string, b Backoff) error {

@@ -34,8 +34,9 @@ type relayd struct {
 	be     *Backend
 	ready  *readiness // the store is reached and migrated after the listener opens
 
-	relay  *outbox.Relay
-	reaper *idempotency.Reaper
+	relay   *outbox.Relay
+	reaper  *idempotency.Reaper
+	brokers map[string]*broker // the broker destinations' senders
 	// storeObs receives the events of the wait for the store: metrics,
 	// logs and ready.
 	storeObs rebound.Observer
@@ -78,7 +79,11 @@ func build(ctx context.Context, cfg *config.Config, opts Options) (*relayd, erro
 // handlers.
 func (d *relayd) wire() error {
 	cfg, log := d.cfg, d.log
-	rt, err := newRouter(cfg, webhook.AddressPolicy{Allow: cfg.Prefixes()})
+	var err error
+	if d.brokers, err = openBrokers(cfg, redeliveryGap(cfg), log); err != nil {
+		return err
+	}
+	rt, err := newRouter(cfg, webhook.AddressPolicy{Allow: cfg.Prefixes()}, d.brokers)
 	if err != nil {
 		return err
 	}
@@ -200,6 +205,11 @@ func (d *relayd) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ok")
+	// A broker that is down does not make the relay unready: the API
+	// still enqueues, and the messages wait for it. Its state is listed.
+	for _, line := range brokerStatus(ctx, d.brokers) {
+		fmt.Fprintln(w, line)
+	}
 }
 
 // pprofHandler serves net/http/pprof under /debug/pprof/.
@@ -213,7 +223,11 @@ func pprofHandler() http.Handler {
 	return pm
 }
 
-// close releases the store. The relay and the reaper must have stopped.
+// close releases the brokers' connections and the store. The relay and
+// the reaper must have stopped.
 func (d *relayd) close() {
+	for _, b := range d.brokers {
+		b.close()
+	}
 	d.be.Close()
 }

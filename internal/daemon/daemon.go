@@ -117,6 +117,24 @@ func relayConfig(cfg *config.Config, store outbox.Store, sender outbox.Sender, b
 	return rc
 }
 
+// redeliveryGap returns, per destination, the longest a message can wait
+// between an attempt whose outcome was lost and the next: the lease plus
+// the largest backoff.
+func redeliveryGap(cfg *config.Config) func(dest string) time.Duration {
+	lease := time.Duration(cfg.Relay.Lease)
+	if lease == 0 {
+		lease = outbox.DefaultLease
+	}
+	relayMax := backoff(cfg.Relay.Backoff, outbox.DefaultBackoff).Max
+	return func(dest string) time.Duration {
+		m := relayMax
+		if b := cfg.Destinations[dest].Retry.Backoff; b.Max > 0 {
+			m = time.Duration(b.Max)
+		}
+		return lease + m
+	}
+}
+
 func backoff(b config.Backoff, base rebound.Exponential) rebound.Exponential {
 	if b.Initial > 0 {
 		base.Initial = time.Duration(b.Initial)

@@ -22,7 +22,8 @@ const maxRawSenders = 1000
 // router sends a message through its named destination, or to its raw URL
 // when the allow-list permits it.
 type router struct {
-	named    *outbox.WebhookSender // nil when no destination is configured
+	named    *outbox.WebhookSender // nil when no webhook destination is configured
+	brokers  map[string]*broker    // the broker destinations
 	names    map[string]bool
 	rawAllow []string
 	client   *http.Client
@@ -31,17 +32,22 @@ type router struct {
 	raw map[string]*outbox.WebhookSender
 }
 
-func newRouter(cfg *config.Config, policy webhook.AddressPolicy) (*router, error) {
+func newRouter(cfg *config.Config, policy webhook.AddressPolicy, brokers map[string]*broker) (*router, error) {
 	// One guarded client for the named and the raw-URL senders, so that
 	// they share its connections.
 	client := webhook.NewClient(policy)
-	r := &router{names: map[string]bool{}, rawAllow: cfg.RawURLs.Allow, client: client, raw: map[string]*outbox.WebhookSender{}}
-	if len(cfg.Destinations) > 0 {
-		dests := make(map[string]outbox.Destination, len(cfg.Destinations))
-		for name, d := range cfg.Destinations {
+	r := &router{brokers: brokers, names: map[string]bool{}, rawAllow: cfg.RawURLs.Allow, client: client, raw: map[string]*outbox.WebhookSender{}}
+	for name := range brokers {
+		r.names[name] = true
+	}
+	dests := map[string]outbox.Destination{}
+	for name, d := range cfg.Destinations {
+		if d.KindOf() == config.KindWebhook {
 			dests[name] = outbox.Destination{URL: d.URL, Secrets: d.Secrets, Timeout: time.Duration(d.Timeout), Headers: d.Headers}
 			r.names[name] = true
 		}
+	}
+	if len(dests) > 0 {
 		s, err := outbox.NewWebhookSender(outbox.WebhookConfig{Destinations: dests, Client: client})
 		if err != nil {
 			return nil, err
@@ -76,6 +82,9 @@ func (r *router) rawAllowed(dest string) bool {
 
 // Send implements outbox.Sender.
 func (r *router) Send(ctx context.Context, d outbox.Delivery) error {
+	if b := r.brokers[d.Destination]; b != nil {
+		return b.Send(ctx, d)
+	}
 	if r.names[d.Destination] {
 		return r.named.Send(ctx, d)
 	}

@@ -51,9 +51,13 @@ func (d *relayd) serve(ctx context.Context) error {
 		})
 	})
 
+	// Read the brokers' side of the configuration (a NATS stream's
+	// duplicate window) once each answers.
+	waiter.Go(func() { checkBrokers(waitCtx, d.brokers, 5*time.Second, d.log) })
+
 	runErr := d.await(ctx, srv.errs, storeErr)
 	stopWaiting(errStopping)
-	waiter.Wait() // the relay is started, or will not be
+	waiter.Wait() // the relay is started, or will not be; the checks are done
 	d.shutdown(ctx, srv)
 	return runErr
 }

@@ -146,12 +146,12 @@ func TestSendThroughAnOutage(t *testing.T) {
 	direct := connect(t, u.String())
 	prefix, st := testStream(t, direct, nil)
 	p := newProxy(t, u.Host)
-	nc := connect(t, "nats://"+p.addr())
+	nc := connect(t, "nats://"+p.Addr())
 	s := newSender(t, nc, map[string]natssender.Destination{"orders": {Subject: prefix + ".orders"}}, 300*time.Millisecond)
 	if err := s.Ping(context.Background()); err != nil {
 		t.Fatalf("ping while connected: %v", err)
 	}
-	p.cut()
+	p.Cut()
 	err = s.Send(context.Background(), delivery("during", "orders", "", []byte("{}")))
 	cl := classOf(t, err)
 	if cl.Class != rebound.Connection || !cl.Retryable {
@@ -160,7 +160,7 @@ func TestSendThroughAnOutage(t *testing.T) {
 	if err := s.Ping(context.Background()); err == nil {
 		t.Fatal("ping during the outage: nil")
 	}
-	p.restore()
+	p.Restore()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err = s.Send(context.Background(), delivery("during", "orders", "", []byte("{}")))

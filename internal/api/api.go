@@ -57,6 +57,11 @@ type Config struct {
 	Enqueue func(ctx context.Context, msgs []outbox.Message) ([]string, error)
 	// Destination reports whether a message may name dest. Default: any.
 	Destination func(dest string) bool
+	// Check, when set, refuses a message its destination cannot take
+	// (a NATS subject built from the ordering key, say) with a
+	// *outbox.FieldError, answered 422 naming the field, before it is
+	// stored.
+	Check func(m outbox.Message) error
 	// Tokens authenticates callers. Nil or empty turns authentication off:
 	// every caller is admin (the daemon allows that on loopback only).
 	Tokens *auth.Tokens
@@ -292,6 +297,18 @@ func (h *handler) message(w http.ResponseWriter, req EnqueueRequest) (m outbox.M
 		writeProblem(w, http.StatusUnprocessableEntity, "unknown-destination", "Unknown destination",
 			"No destination is configured as "+strconv.Quote(m.Destination)+", and it is not a URL the raw-URL allow-list permits.", "destination")
 		return m, false
+	}
+	if h.cfg.Check != nil {
+		var fe *outbox.FieldError
+		if err := h.cfg.Check(m); errors.As(err, &fe) {
+			field := jsonField[fe.Field]
+			if field == "" {
+				field = fe.Field
+			}
+			writeProblem(w, http.StatusUnprocessableEntity, "destination-refuses", "The destination cannot take this message",
+				"Destination "+strconv.Quote(m.Destination)+" wants "+field+" to be "+fe.Expected+".", field)
+			return m, false
+		}
 	}
 	return m, true
 }

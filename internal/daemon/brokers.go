@@ -30,6 +30,9 @@ type broker struct {
 	}
 	headers map[string]string // the destination's headers, added to each message
 	close   func()
+	// accepts, when set, reports why a message cannot go to this
+	// destination (a *outbox.FieldError), before it is enqueued.
+	accepts func(outbox.Message) error
 	// check, when set, reads the broker's side of the configuration once
 	// it answers (a NATS stream's duplicate window); see checkBrokers.
 	check func(ctx context.Context) error
@@ -130,8 +133,9 @@ func openNATS(name, key string, d config.Destination, need time.Duration, log *s
 		return nil, err
 	}
 	return &broker{
-		sender: s,
-		close:  nc.Close,
+		sender:  s,
+		close:   nc.Close,
+		accepts: s.Check,
 		check: func(ctx context.Context) error {
 			err := s.CheckWindows(ctx, need)
 			var we *natssender.WindowError

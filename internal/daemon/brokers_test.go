@@ -69,7 +69,13 @@ func TestNATSDestinationDownAtStart(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "destination shipments (nats): unreachable") {
 		t.Fatalf("/readyz with NATS down: %d %q; want 200 listing the destination as unreachable", resp.StatusCode, body)
 	}
-	resp, m := d.do(t, "POST", "/v1/messages", adminToken, `{"destination":"shipments","ordering_key":"eu-1","payload":{"n":1}}`)
+	// A message the subject cannot be built for is refused before it is
+	// stored, naming the field.
+	resp, m := d.do(t, "POST", "/v1/messages", adminToken, `{"destination":"shipments","payload":{"n":0}}`)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(m), "ordering_key") {
+		t.Fatalf("enqueue without an ordering key: %d %v; want 422 naming ordering_key", resp.StatusCode, m)
+	}
+	resp, m = d.do(t, "POST", "/v1/messages", adminToken, `{"destination":"shipments","ordering_key":"eu-1","payload":{"n":1}}`)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("enqueue: %d %v", resp.StatusCode, m)
 	}

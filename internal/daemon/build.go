@@ -125,6 +125,7 @@ func (d *relayd) wire() error {
 		Store:        d.be.Outbox,
 		Enqueue:      EnqueueFor(d.be),
 		Destination:  rt.Allowed,
+		Check:        rt.Check,
 		Tokens:       d.tokens,
 		Idempotency:  keys,
 		KeyTTL:       KeyTTL,

@@ -80,6 +80,15 @@ func (r *router) rawAllowed(dest string) bool {
 	return false
 }
 
+// Check reports why m cannot go to its broker destination, as a
+// *outbox.FieldError, or nil.
+func (r *router) Check(m outbox.Message) error {
+	if b := r.brokers[m.Destination]; b != nil && b.accepts != nil {
+		return b.accepts(m)
+	}
+	return nil
+}
+
 // Send implements outbox.Sender.
 func (r *router) Send(ctx context.Context, d outbox.Delivery) error {
 	if b := r.brokers[d.Destination]; b != nil {

@@ -113,16 +113,38 @@ func checkSubject(subj string) string {
 	return ""
 }
 
-// subject returns the subject of d on dest.
-func subject(dest Destination, d outbox.Delivery) (string, error) {
+// subject returns the subject of m on dest, or a *outbox.FieldError
+// saying why m cannot go there.
+func subject(dest Destination, m outbox.Message) (string, error) {
+	for k := range m.Headers {
+		if len(k) >= 5 && strings.EqualFold(k[:5], "Nats-") {
+			// Nats-Rollup would purge the stream, Nats-Msg-Id undo the
+			// deduplication: JetStream's own headers are not the
+			// message's to set.
+			return "", &outbox.FieldError{Field: "Headers", Expected: "no JetStream header (Nats-…): the sender sets Nats-Msg-Id itself, got " + strconv.Quote(k)}
+		}
+	}
 	if !strings.Contains(dest.Subject, OrderingKeyToken) {
 		return dest.Subject, nil
 	}
-	k := d.OrderingKey
+	k := m.OrderingKey
 	if k == "" || strings.ContainsAny(k, ".*> \t\r\n") {
-		return "", fmt.Errorf("ordering key %q cannot be the subject token %s: want a non-empty key without dots, spaces or wildcards", k, OrderingKeyToken)
+		return "", &outbox.FieldError{Field: "OrderingKey", Expected: "a subject token for " + OrderingKeyToken + " (non-empty, no dots, spaces or wildcards), got " + strconv.Quote(k)}
 	}
 	return strings.Replace(dest.Subject, OrderingKeyToken, k, 1), nil
+}
+
+// Check reports, as a *outbox.FieldError, why m cannot be published to its
+// destination (a subject built from an ordering key it lacks, a Nats-…
+// header), or nil: a caller can refuse m before enqueueing it, instead of
+// seeing it go dead. An unknown destination is not checked here.
+func (s *Sender) Check(m outbox.Message) error {
+	dest, ok := s.dests[m.Destination]
+	if !ok {
+		return nil
+	}
+	_, err := subject(dest, m)
+	return err
 }
 
 // Send publishes d with Nats-Msg-Id set to its ID and waits for
@@ -133,19 +155,13 @@ func (s *Sender) Send(ctx context.Context, d outbox.Delivery) error {
 	if !ok {
 		return &Error{Destination: d.Destination, Op: "route", class: logic, Err: errors.New("no destination by this name is configured")}
 	}
-	subj, err := subject(dest, d)
+	subj, err := subject(dest, d.Message)
 	if err != nil {
 		return &Error{Destination: d.Destination, Op: "route", class: logic, Err: err}
 	}
 	m := nats.NewMsg(subj)
 	m.Data = d.Payload
 	for k, v := range d.Headers {
-		if len(k) >= 5 && strings.EqualFold(k[:5], "Nats-") {
-			// Nats-Rollup would purge the stream, Nats-Msg-Id undo the
-			// deduplication: JetStream's own headers are not the
-			// message's to set.
-			return &Error{Destination: d.Destination, Op: "publish", class: logic, Err: fmt.Errorf("header %q is one of JetStream's own (Nats-…): the sender sets Nats-Msg-Id itself and passes no other", k)}
-		}
 		m.Header.Set(k, v)
 	}
 	m.Header.Set(jetstream.MsgIDHeader, d.ID)

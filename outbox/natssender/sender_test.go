@@ -236,3 +236,31 @@ func TestCheckWindows(t *testing.T) {
 		t.Fatalf("no stream: %v, want a logic error", err)
 	}
 }
+
+func TestCheckRefusesWhatCannotBePublished(t *testing.T) {
+	nc := connect(t, natsURL(t))
+	s := newSender(t, nc, map[string]natssender.Destination{
+		"keyed": {Subject: "orders." + natssender.OrderingKeyToken},
+		"plain": {Subject: "orders.created"},
+	}, 0)
+	for _, tc := range []struct {
+		m     outbox.Message
+		field string
+	}{
+		{outbox.Message{Destination: "keyed", OrderingKey: "eu-1"}, ""},
+		{outbox.Message{Destination: "keyed"}, "OrderingKey"},
+		{outbox.Message{Destination: "keyed", OrderingKey: "a.b"}, "OrderingKey"},
+		{outbox.Message{Destination: "plain"}, ""},
+		{outbox.Message{Destination: "plain", Headers: map[string]string{"nats-rollup": "all"}}, "Headers"},
+		{outbox.Message{Destination: "elsewhere"}, ""},
+	} {
+		err := s.Check(tc.m)
+		var fe *outbox.FieldError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("Check(%+v) = %v, want nil", tc.m, err)
+		case tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field):
+			t.Errorf("Check(%+v) = %v, want a FieldError on %s", tc.m, err, tc.field)
+		}
+	}
+}

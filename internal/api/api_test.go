@@ -155,3 +155,52 @@ func TestRetryAfterLostAnswerEnqueuesOnce(t *testing.T) {
 		t.Fatalf("same key, other body: %d; want 422", w.Code)
 	}
 }
+
+// A message its destination cannot take is refused before it is stored,
+// 422 naming the JSON field.
+func TestCheckRefusesBeforeStoring(t *testing.T) {
+	ctx := context.Background()
+	be, err := daemon.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	var stored int
+	h, err := api.New(api.Config{
+		Store: be.Outbox,
+		Enqueue: func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
+			stored += len(msgs)
+			return []string{"id-1"}, nil
+		},
+		Check: func(m outbox.Message) error {
+			if m.OrderingKey == "" {
+				return &outbox.FieldError{Field: "OrderingKey", Expected: "a subject token"}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		body   string
+		status int
+	}{
+		{`{"destination":"d","payload":1}`, http.StatusUnprocessableEntity},
+		{`{"destination":"d","ordering_key":"k","payload":1}`, http.StatusAccepted},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(w, r)
+		if w.Code != tc.status {
+			t.Fatalf("%s: %d %s; want %d", tc.body, w.Code, w.Body, tc.status)
+		}
+		if tc.status == http.StatusUnprocessableEntity && !strings.Contains(w.Body.String(), `"field":"ordering_key"`) {
+			t.Errorf("422 does not name the field: %s", w.Body)
+		}
+	}
+	if stored != 1 {
+		t.Fatalf("%d messages stored, want 1", stored)
+	}
+}

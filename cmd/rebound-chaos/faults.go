@@ -13,7 +13,7 @@ import (
 
 // Fault is one thing the chaos run did.
 type Fault struct {
-	Kind  string // kill, restart, pause, resume, pg-restart
+	Kind  string // kill, restart, pause, resume, pg-restart, nats-restart
 	Relay string
 	At    time.Time
 	Took  time.Duration
@@ -28,6 +28,10 @@ type Schedule struct {
 	PauseFor     time.Duration
 	PGRestartAt  time.Duration // after the start; 0: no restart of PostgreSQL
 	ReadyWithin  time.Duration
+	// NATSRestartAt is when to restart the run's nats-server, with
+	// NATSRestart (after the start; 0: never).
+	NATSRestartAt time.Duration
+	NATSRestart   func(context.Context) error
 }
 
 // Chaos injects faults into relays until stopped.
@@ -96,6 +100,10 @@ func (c *Chaos) Run(ctx context.Context) {
 	}
 	pause := c.timer(c.sched.PauseAt)
 	pg := c.timer(c.sched.PGRestartAt)
+	var natsRestart <-chan time.Time
+	if c.sched.NATSRestart != nil {
+		natsRestart = c.timer(c.sched.NATSRestartAt)
+	}
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
@@ -110,6 +118,13 @@ func (c *Chaos) Run(ctx context.Context) {
 			go func() {
 				defer c.wg.Done()
 				c.restartPostgres(start)
+			}()
+		case <-natsRestart:
+			natsRestart = nil
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				c.restartNATS(ctx)
 			}()
 		}
 	}
@@ -241,6 +256,19 @@ func (c *Chaos) restartPostgres(start time.Time) {
 	if err != nil {
 		f.Err = fmt.Sprintf("%v: %s", err, out)
 		c.fail(fmt.Errorf("restarting PostgreSQL: %v: %s", err, out))
+	}
+	c.note(f)
+}
+
+// restartNATS stops the run's nats-server (SIGTERM, waiting for it to
+// exit) and starts it again on the same port and store, once.
+func (c *Chaos) restartNATS(ctx context.Context) {
+	at := time.Now()
+	err := c.sched.NATSRestart(context.WithoutCancel(ctx))
+	f := Fault{Kind: "nats-restart", At: at, Took: time.Since(at)}
+	if err != nil {
+		f.Err = err.Error()
+		c.fail(fmt.Errorf("restarting nats-server: %w", err))
 	}
 	c.note(f)
 }

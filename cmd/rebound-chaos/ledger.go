@@ -73,6 +73,10 @@ type Ledger struct {
 	// answered 204 to attempt A: the recorded outcome is not the one the
 	// receiver gave that attempt.
 	SentUnacked []string
+	// AckedByDedupe (a stream): sent in the store at an attempt whose
+	// publish JetStream dropped as a duplicate of an earlier attempt's
+	// copy, whose ack had been lost. See ReckonStream.
+	AckedByDedupe int
 	// AttemptAhead: the receiver saw an attempt above the store's final
 	// attempt number, so the number was reused.
 	AttemptAhead []string

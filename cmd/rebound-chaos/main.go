@@ -17,10 +17,18 @@
 //	go run ./cmd/rebound-chaos -pg-restart                      # and restart PostgreSQL once
 //	go run ./cmd/rebound-chaos -store sqlite                    # 1 relay on SQLite
 //	go run ./cmd/rebound-chaos -messages 2000 -markdown out.md  # smaller, with a markdown summary
+//	go run ./cmd/rebound-chaos -broker nats -nats-restart       # publish to NATS JetStream, restart nats-server once
 //
 // PostgreSQL is REBOUND_TEST_POSTGRES (default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable); each run uses a
 // schema of its own, dropped at the end. All traffic is on loopback.
+//
+// With -broker nats the relays publish to NATS JetStream instead: the run
+// starts a nats-server of its own (JetStream, file storage in the run's
+// directory, a free loopback port), creates a stream with a duplicate
+// window above the relays' lease plus their largest backoff, and an
+// ordered consumer records every message in the stream. The run then also
+// fails if the stream holds a duplicate (messages - unique IDs).
 package main
 
 import (
@@ -31,6 +39,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -53,6 +62,9 @@ type Options struct {
 	RestartAfter time.Duration
 	Pause        bool
 	PGRestart    bool
+	Broker       string // "": the webhook receiver; "nats"
+	NATSServer   string // the nats-server binary
+	NATSRestart  bool
 	Lease        time.Duration
 	Timeout      time.Duration
 	Faults       Faults
@@ -104,6 +116,9 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.RestartAfter, "restart-after", time.Second, "restart a killed relay after this long")
 	fs.BoolVar(&o.Pause, "pause", true, "once, SIGSTOP a relay for twice its lease, then SIGCONT it")
 	fs.BoolVar(&o.PGRestart, "pg-restart", false, "once, restart this machine's PostgreSQL cluster (pg_ctlcluster)")
+	fs.StringVar(&o.Broker, "broker", "", `"nats": publish to NATS JetStream on a nats-server of the run's own (default: deliver to the webhook receiver)`)
+	fs.StringVar(&o.NATSServer, "nats-server", "nats-server", "the nats-server binary, looked up on PATH (with -broker nats)")
+	fs.BoolVar(&o.NATSRestart, "nats-restart", false, "once, restart the run's nats-server (SIGTERM, then start again on the same port and store; with -broker nats)")
 	fs.DurationVar(&o.Lease, "lease", 3*time.Second, "the relays' lease (--relay-lease)")
 	fs.DurationVar(&o.Timeout, "delivery-timeout", time.Second, "the destination's delivery timeout")
 	fs.Float64Var(&o.Faults.Unavailable, "p503", 0.20, "share of deliveries answered 503")
@@ -144,6 +159,15 @@ func parseFlags(args []string) (Options, error) {
 		return bad("-p503, -preset, -pstall: want shares summing below 1")
 	case o.PGRestart && o.Store != "postgres":
 		return bad("-pg-restart: only with -store postgres")
+	case o.Broker != "" && o.Broker != "nats":
+		return bad("-broker: want nats or nothing (the webhook receiver), got %q", o.Broker)
+	case o.NATSRestart && o.Broker != "nats":
+		return bad("-nats-restart: only with -broker nats")
+	}
+	if o.Broker == "nats" {
+		if _, err := exec.LookPath(o.NATSServer); err != nil {
+			return bad("-broker nats needs nats-server: %q not found (install it on PATH or pass -nats-server PATH): %v", o.NATSServer, err)
+		}
 	}
 	if o.Store == "sqlite" {
 		o.Relays = 1
@@ -174,14 +198,16 @@ type Result struct {
 	Failed       map[int]string
 	RelayLogs    map[string]int // relay log lines of interest, by what they say
 	Duplicates   map[string]int // duplicate OK deliveries by the fault nearest before them
+	Stream       *StreamReport  // with -broker nats: what the stream holds
 	Err          error          // the run could not complete
 	TotalTook    time.Duration
 	ReboundBuild string
 }
 
-// OK reports whether the run completed and its ledger balanced.
+// OK reports whether the run completed and its ledger balanced (and, with
+// -broker nats, the stream holds no duplicate).
 func (r *Result) OK() bool {
-	return r.Err == nil && r.Ledger != nil && r.Ledger.Balanced() && len(r.Failed) == 0 && len(r.FaultErrors) == 0
+	return r.Ledger != nil && len(problems(r)) == 0
 }
 
 func run(ctx context.Context, o Options) int {
@@ -233,16 +259,23 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	}
 	res.ReboundBuild = bin
 
-	rcv, err := StartReceiver(o.Faults, o.Seed)
+	quiet := func(string, ...any) {}
+	chaosLog := quiet
+	if o.Verbose {
+		chaosLog = logf
+	}
+	var sink Sink
+	var err error
+	switch o.Broker {
+	case "nats":
+		sink, err = startNATS(ctx, o, dir, chaosLog)
+	default:
+		sink, err = startWebhook(o)
+	}
 	if err != nil {
 		return nil, err
 	}
-	closeReceiver := func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = rcv.Close(cctx)
-	}
-	defer closeReceiver()
+	defer sink.Close()
 
 	name := "chaos_" + randomHex(6)
 	var db string
@@ -262,7 +295,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 		db = "sqlite:" + filepath.Join(dir, "chaos.db")
 	}
 	cfgPath := filepath.Join(dir, "relay.yaml")
-	if err := WriteRelayConfig(cfgPath, rcv.URL(), o.Timeout); err != nil {
+	if err := WriteRelayConfig(cfgPath, sink, o.Timeout); err != nil {
 		return nil, err
 	}
 	token := randomHex(24)
@@ -285,7 +318,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 			return relays, err
 		}
 	}
-	logf("%d relay(s) ready; receiver at %s", len(relays), rcv.URL())
+	logf("%d relay(s) ready; %s", len(relays), sink.Describe())
 
 	api := NewAPI(relays, token)
 	enqueueFor := time.Duration(float64(o.Messages) / o.Rate * float64(time.Second))
@@ -296,10 +329,8 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	if o.PGRestart {
 		sched.PGRestartAt = max(enqueueFor*60/100, time.Millisecond)
 	}
-	quiet := func(string, ...any) {}
-	chaosLog := quiet
-	if o.Verbose {
-		chaosLog = logf
+	if r, ok := sink.(interface{ Restart(context.Context) error }); ok && o.NATSRestart {
+		sched.NATSRestartAt, sched.NATSRestart = max(enqueueFor*50/100, time.Millisecond), r.Restart
 	}
 	chaos := NewChaos(sched, relays, o.Seed, chaosLog)
 	chaosCtx, stopChaos := context.WithCancel(ctx)
@@ -320,7 +351,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	// Progress, every 5 s.
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
-	go progress(progressCtx, rcv, chaos, enq)
+	go progress(progressCtx, sink, chaos, enq)
 
 	start := time.Now()
 	enq.Run(ctx, o.Messages, o.Rate, o.Inflight)
@@ -349,15 +380,15 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 		for _, f := range chaos.Faults() {
 			seen[f.Kind] = true
 		}
-		return (!o.Pause || seen["resume"]) && (!o.PGRestart || seen["pg-restart"])
+		return (!o.Pause || seen["resume"]) && (!o.PGRestart || seen["pg-restart"]) && (!o.NATSRestart || seen["nats-restart"])
 	}
 	var drainErr error
-	for drainErr == nil && (rcv.Delivered(ids) < len(ids) || !wantFaults()) {
+	for drainErr == nil && (sink.Delivered(ids) < len(ids) || !wantFaults()) {
 		select {
 		case <-ctx.Done():
 			drainErr = context.Cause(ctx)
 		case <-deadline.C:
-			drainErr = fmt.Errorf("not drained within %s: %d of %d delivered", o.DrainTimeout, rcv.Delivered(ids), len(ids))
+			drainErr = fmt.Errorf("not drained within %s: %d of %d delivered", o.DrainTimeout, sink.Delivered(ids), len(ids))
 		case <-tick.C:
 		}
 	}
@@ -401,10 +432,14 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 		r.Stop(30 * time.Second)
 	}
 	stopProgress()
-	closeReceiver()
+	if err := sink.Settle(context.WithoutCancel(ctx), res); err != nil && drainErr == nil {
+		drainErr = err
+		res.Err = err
+	}
+	sink.Close()
 	res.Faults, res.FaultErrors = chaos.Faults(), chaos.Errors()
-	deliveries := rcv.Deliveries()
-	res.Ledger = Reckon(acked, deliveries, states)
+	deliveries := sink.Deliveries()
+	res.Ledger = sink.Reckon(acked, deliveries, states)
 	res.Duplicates = DuplicateCauses(acked, deliveries, states, res.Faults, o.Lease)
 	if err := writeRecords(dir, deliveries, res.Faults, acked, states); err != nil {
 		logf("writing the records: %v", err)
@@ -413,7 +448,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	return relays, drainErr
 }
 
-func progress(ctx context.Context, rcv *Receiver, chaos *Chaos, enq *Enqueuer) {
+func progress(ctx context.Context, sink Sink, chaos *Chaos, enq *Enqueuer) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -421,14 +456,13 @@ func progress(ctx context.Context, rcv *Receiver, chaos *Chaos, enq *Enqueuer) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c := rcv.Count()
 			kinds := map[string]int{}
 			for _, f := range chaos.Faults() {
 				kinds[f.Kind]++
 			}
 			ids := enq.AckedIDs()
-			logf("%d acknowledged, %d of them delivered; deliveries: %d ok, %d 503, %d reset, %d stall; faults: %d kills, %d pauses, %d PostgreSQL restarts",
-				len(ids), rcv.Delivered(ids), c[OK], c[Failed503], c[Reset], c[Stalled], kinds["kill"], kinds["pause"], kinds["pg-restart"])
+			logf("%d acknowledged, %d of them delivered; %s; faults: %d kills, %d pauses, %d PostgreSQL restarts, %d nats-server restarts",
+				len(ids), sink.Delivered(ids), sink.Progress(), kinds["kill"], kinds["pause"], kinds["pg-restart"], kinds["nats-restart"])
 		}
 	}
 }
@@ -470,8 +504,8 @@ func DuplicateCauses(acked map[int]string, deliveries []Delivery, store map[stri
 			switch {
 			case f.Kind == "kill" && !t.After(f.At) && f.At.Sub(t) <= 2*time.Second:
 				cause = "kill"
-			case f.Kind == "pg-restart" && !t.Before(f.At.Add(-time.Second)) && !t.After(f.At.Add(f.Took+lease)):
-				cause = "pg-restart"
+			case (f.Kind == "pg-restart" || f.Kind == "nats-restart") && !t.Before(f.At.Add(-time.Second)) && !t.After(f.At.Add(f.Took+lease)):
+				cause = f.Kind
 			}
 		}
 		if !pauseFrom.IsZero() && !t.Before(pauseFrom.Add(-time.Second)) && (pauseTo.IsZero() || !t.After(pauseTo)) {
@@ -495,6 +529,8 @@ func scanLogs(relays []*Relay) map[string]int {
 		"storing response failed":          "idempotency responses not stored",
 		"api: store failed":                "API store failures (503)",
 		"waiting for notifications failed": "LISTEN connections lost",
+		"duplicate window is shorter":      "NATS duplicate-window warnings",
+		"nats: disconnected":               "NATS disconnections",
 	}
 	out := map[string]int{}
 	for _, r := range relays {

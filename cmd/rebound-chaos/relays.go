@@ -53,16 +53,10 @@ type RelaySpec struct {
 }
 
 // WriteRelayConfig writes the relays' YAML configuration: one destination,
-// the receiver, with a short timeout and a fast retry schedule.
-func WriteRelayConfig(path, receiverURL string, timeout time.Duration) error {
-	cfg := fmt.Sprintf(`log: {level: info}
-allow_addresses: [127.0.0.0/8]
-destinations:
-  chaos:
-    url: %s
-    timeout: %s
-    retry: {backoff: {initial: 50ms, max: 1s}}
-`, receiverURL, timeout)
+// "chaos", routed to the sink, with a short timeout and a fast retry
+// schedule.
+func WriteRelayConfig(path string, sink Sink, timeout time.Duration) error {
+	cfg := "log: {level: info}\nallow_addresses: [127.0.0.0/8]\n" + sink.RelayYAML(timeout)
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 

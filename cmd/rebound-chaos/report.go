@@ -16,10 +16,13 @@ func rows(r *Result) []row {
 	for _, f := range r.Faults {
 		kinds[f.Kind]++
 	}
-	var pgTook time.Duration
+	var pgTook, natsTook time.Duration
 	for _, f := range r.Faults {
-		if f.Kind == "pg-restart" {
+		switch f.Kind {
+		case "pg-restart":
 			pgTook = f.Took
+		case "nats-restart":
+			natsTook = f.Took
 		}
 	}
 	out := []row{
@@ -33,6 +36,12 @@ func rows(r *Result) []row {
 	if pgTook > 0 {
 		out = append(out, row{"PostgreSQL restart took", pgTook.Round(time.Millisecond).String()})
 	}
+	if o.Broker == "nats" {
+		out = append(out, row{"nats-server restarts", fmt.Sprint(kinds["nats-restart"])})
+		if natsTook > 0 {
+			out = append(out, row{"nats-server restart took (SIGTERM to JetStream ready)", natsTook.Round(time.Millisecond).String()})
+		}
+	}
 	out = append(out,
 		row{"enqueue took", r.EnqueueTook.Round(time.Millisecond).String()},
 		row{"enqueue acknowledged p50 / p99 (retries included)", fmt.Sprintf("%s / %s", r.EnqueueP50.Round(time.Microsecond), r.EnqueueP99.Round(time.Microsecond))},
@@ -40,10 +49,22 @@ func rows(r *Result) []row {
 		row{"time to drain (after the last enqueue)", r.DrainTook.Round(time.Millisecond).String()},
 		row{"whole run", r.TotalTook.Round(time.Second).String()},
 	)
-	if l := r.Ledger; l != nil {
+	if s := r.Stream; s != nil {
 		out = append(out,
-			row{"deliveries received", fmt.Sprint(l.Deliveries)},
-			row{"answered 204 / 503 / reset / stalled", fmt.Sprintf("%d / %d / %d / %d", l.Outcomes[OK], l.Outcomes[Failed503], l.Outcomes[Reset], l.Outcomes[Stalled])},
+			row{"stream", fmt.Sprintf("%s, file storage, duplicate window %s", s.Name, s.Window)},
+			row{"messages in the stream / read by the consumer", fmt.Sprintf("%d / %d", s.Messages, s.Read)},
+			row{"unique IDs in the stream", fmt.Sprint(s.UniqueIDs)},
+			row{"duplicates in the stream (messages - unique IDs)", fmt.Sprint(s.Duplicates)},
+		)
+	}
+	if l := r.Ledger; l != nil {
+		if r.Stream == nil {
+			out = append(out,
+				row{"deliveries received", fmt.Sprint(l.Deliveries)},
+				row{"answered 204 / 503 / reset / stalled", fmt.Sprintf("%d / %d / %d / %d", l.Outcomes[OK], l.Outcomes[Failed503], l.Outcomes[Reset], l.Outcomes[Stalled])},
+			)
+		}
+		out = append(out,
 			row{"enqueued (acknowledged)", fmt.Sprint(l.Enqueued)},
 			row{"delivered-unique", fmt.Sprint(l.Delivered)},
 			row{"dead", fmt.Sprint(l.Dead)},
@@ -57,6 +78,11 @@ func rows(r *Result) []row {
 			row{"late 204s the relay still took (it was paused)", fmt.Sprint(l.LateAccepted)},
 			row{"repeated (ID, attempt) deliveries", fmt.Sprint(l.Replays)},
 			row{"sent at an attempt the receiver did not answer 204", fmt.Sprint(len(l.SentUnacked))},
+		)
+		if r.Stream != nil {
+			out = append(out, row{"sent at a later attempt than the stream's copy (ack lost, re-publish deduplicated)", fmt.Sprint(l.AckedByDedupe)})
+		}
+		out = append(out,
 			row{"attempt numbers above the store's", fmt.Sprint(len(l.AttemptAhead))},
 			row{"stale-lease deliveries after a newer attempt succeeded", fmt.Sprint(len(l.StaleAfterSuccess))},
 		)
@@ -118,6 +144,14 @@ func problems(r *Result) []string {
 	}
 	if r.Ledger != nil {
 		p = append(p, r.Ledger.Problems()...)
+	}
+	if r.Stream != nil {
+		p = append(p, r.Stream.Problems()...)
+	} else if r.Opts.Broker == "nats" && r.Err == nil {
+		p = append(p, "the stream was not read after the drain")
+	}
+	if n := r.RelayLogs["NATS duplicate-window warnings"]; n > 0 {
+		p = append(p, fmt.Sprintf("the relays warned %d times that the stream's duplicate window is too short", n))
 	}
 	return p
 }

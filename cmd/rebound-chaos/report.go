@@ -80,7 +80,7 @@ func rows(r *Result) []row {
 			row{"sent at an attempt the receiver did not answer 204", fmt.Sprint(len(l.SentUnacked))},
 		)
 		if r.Stream != nil {
-			out = append(out, row{"sent at a later attempt than the stream's copy (ack lost, re-publish deduplicated)", fmt.Sprint(l.AckedByDedupe)})
+			out = append(out, row{"sent at a later attempt than its copy in the stream (re-publish deduplicated)", fmt.Sprint(l.AckedByDedupe)})
 		}
 		out = append(out,
 			row{"attempt numbers above the store's", fmt.Sprint(len(l.AttemptAhead))},

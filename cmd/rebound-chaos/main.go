@@ -330,7 +330,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 		sched.PGRestartAt = max(enqueueFor*60/100, time.Millisecond)
 	}
 	if r, ok := sink.(interface{ Restart(context.Context) error }); ok && o.NATSRestart {
-		sched.NATSRestartAt, sched.NATSRestart = max(enqueueFor*50/100, time.Millisecond), r.Restart
+		sched.NATSRestartAt, sched.NATSRestart = betweenKills(max(enqueueFor*50/100, time.Millisecond), o.KillEvery), r.Restart
 	}
 	chaos := NewChaos(sched, relays, o.Seed, chaosLog)
 	chaosCtx, stopChaos := context.WithCancel(ctx)
@@ -446,6 +446,16 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	}
 	res.RelayLogs = scanLogs(relays)
 	return relays, drainErr
+}
+
+// betweenKills moves a fault due at `at` to halfway between two kills
+// (every `every` from the start), so that it does not meet a relay just
+// killed: the relays, restarted RestartAfter after each kill, all see it.
+func betweenKills(at, every time.Duration) time.Duration {
+	if every <= 0 {
+		return at
+	}
+	return at - at%every + every/2
 }
 
 func progress(ctx context.Context, sink Sink, chaos *Chaos, enq *Enqueuer) {

@@ -200,3 +200,16 @@ func TestNATSSinkRestart(t *testing.T) {
 		t.Error("restarted after Close")
 	}
 }
+
+func TestBetweenKills(t *testing.T) {
+	for _, tt := range []struct{ at, every, want time.Duration }{
+		{50 * time.Second, 5 * time.Second, 52500 * time.Millisecond},
+		{50 * time.Second, 3 * time.Second, 49500 * time.Millisecond},
+		{time.Second, 3 * time.Second, 1500 * time.Millisecond},
+		{7 * time.Second, 0, 7 * time.Second},
+	} {
+		if got := betweenKills(tt.at, tt.every); got != tt.want {
+			t.Errorf("betweenKills(%s, %s) = %s, want %s", tt.at, tt.every, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -29,6 +31,21 @@ import (
 // tree, returns one publishing destination "orders" to queue through the
 // default exchange, and a func that closes it.
 var newReboundAMQPSender func(url, queue string) (outbox.Sender, func(), error)
+
+// brokerWorkers is the relay's Workers: REBOUND_BENCH_BROKER_WORKERS, for
+// an experiment, or 0, the default (16), which the benchmarks report.
+func brokerWorkers(tb testing.TB) int {
+	s := os.Getenv("REBOUND_BENCH_BROKER_WORKERS")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		tb.Fatalf("REBOUND_BENCH_BROKER_WORKERS=%q: want a number of workers", s)
+	}
+	tb.Logf("relay Workers = %d (REBOUND_BENCH_BROKER_WORKERS)", n)
+	return n
+}
 
 func newReboundBroker(tb testing.TB, dbURL, broker, url string, sink brokerSink, logs *logCounter) *reboundPG {
 	tb.Helper()
@@ -67,7 +84,7 @@ func newReboundBroker(tb testing.TB, dbURL, broker, url string, sink brokerSink,
 	if w, ok := outbox.Store(s.store).(outbox.Waker); ok {
 		st = timedWaker{s.timed, w}
 	}
-	if s.relay, err = outbox.NewRelay(outbox.RelayConfig{Store: st, Sender: sender, Logger: logs.logger()}); err != nil {
+	if s.relay, err = outbox.NewRelay(outbox.RelayConfig{Store: st, Sender: sender, Workers: brokerWorkers(tb), Logger: logs.logger()}); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = s.relay.Stop(context.Background()) })

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -102,7 +103,7 @@ func newReboundBroker(tb testing.TB, dbURL, broker, url string, sink brokerSink,
 // pgx pool as rebound, at DefaultPostgreSQLSchema and
 // DefaultPostgreSQLOffsetsAdapter (the default PostgreSQL pair; batches of
 // 100 rows, offsets per consumer group) and the subscriber's defaults
-// otherwise. The broker publishers are configured for at-least-once:
+// otherwise (PollInterval 1 s, except in the -poll10ms cases). The broker publishers are configured for at-least-once:
 //
 //   - NATS: watermill-nats/v2 pkg/nats Publisher (its doc recommends it over
 //     the beta pkg/jetstream one for production) with JetStream on,
@@ -131,7 +132,7 @@ type watermillBroker struct {
 // is watermill_<topic>, in the run's schema).
 const watermillSQLTopic = "outbox"
 
-func newWatermillBroker(tb testing.TB, dbURL, broker, url string, sink brokerSink, logs *logCounter) *watermillBroker {
+func newWatermillBroker(tb testing.TB, dbURL, broker, url string, sink brokerSink, poll time.Duration, logs *logCounter) *watermillBroker {
 	tb.Helper()
 	s := &watermillBroker{pgSchema: newPGSchema(tb, dbURL), target: sink.target(), logger: watermillLogs{logs}, ran: make(chan error, 1)}
 	var err error
@@ -139,6 +140,7 @@ func newWatermillBroker(tb testing.TB, dbURL, broker, url string, sink brokerSin
 		SchemaAdapter:    wsql.DefaultPostgreSQLSchema{},
 		OffsetsAdapter:   wsql.DefaultPostgreSQLOffsetsAdapter{},
 		InitializeSchema: true,
+		PollInterval:     poll, // 0: the default, 1 s
 	}, s.logger); err != nil {
 		tb.Fatal(err)
 	}

@@ -26,7 +26,8 @@ import (
 // in pgx transactions (the same reboundPG as the webhook benchmarks), and a
 // Relay at its defaults (RelayConfig{Store, Sender}) publishing through the
 // broker's sender at its defaults: natssender on a connection made as its
-// doc says, amqpsender with the URL.
+// doc says, amqpsender with the URL (publisher confirms, persistent
+// messages, a channel per concurrent publish, up to 64).
 
 // newReboundAMQPSender, when rebound's RabbitMQ sender is part of the
 // tree, returns one publishing destination "orders" to queue through the

@@ -164,11 +164,7 @@ func (s *Sender) watch(c *amqp.Connection, closes chan *amqp.Error) {
 // lostLocked forgets the connection c, which died of err, and its idle
 // channels, and holds off the next dial by the backoff. s.mu is held.
 func (s *Sender) lostLocked(c *amqp.Connection, err error) {
-	s.conn = nil
-	for range s.idle {
-		<-s.slots
-	}
-	s.idle = nil
+	s.conn, s.idle = nil, nil
 	s.failures++
 	s.lastErr = err
 	wait := reconnectDelay(s.failures, s.minReconnect, s.maxReconnect)
@@ -177,15 +173,13 @@ func (s *Sender) lostLocked(c *amqp.Connection, err error) {
 }
 
 // channel returns a channel in confirm mode for one publish: an idle one,
-// or a new one once fewer than MaxChannels are open. Give it back with
-// release, or discard.
+// or a new one. A slot, one of MaxChannels, is held from here until the
+// channel is given back with release or discard; a channel opens only
+// when none is idle, so at most MaxChannels are ever open.
 func (s *Sender) channel(ctx context.Context) (*pubChannel, *Error) {
 	c, err := s.connect(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if pc := s.idleChannel(c); pc != nil {
-		return pc, nil
 	}
 	select {
 	case s.slots <- struct{}{}:
@@ -193,7 +187,6 @@ func (s *Sender) channel(ctx context.Context) (*pubChannel, *Error) {
 		return nil, &Error{Op: "channel", class: causeClass(ctx.Err()), Err: fmt.Errorf("all %d channels busy: %w", cap(s.slots), ctx.Err())}
 	}
 	if pc := s.idleChannel(c); pc != nil {
-		<-s.slots
 		return pc, nil
 	}
 	pc, oerr := s.open(ctx, c)
@@ -214,7 +207,6 @@ func (s *Sender) idleChannel(c *amqp.Connection) *pubChannel {
 		if pc.conn == c && !pc.ch.IsClosed() {
 			return pc
 		}
-		<-s.slots
 	}
 	return nil
 }
@@ -281,6 +273,7 @@ func (s *Sender) release(pc *pubChannel) {
 	if !s.closed && s.conn == pc.conn && !pc.ch.IsClosed() {
 		s.idle = append(s.idle, pc)
 		s.mu.Unlock()
+		<-s.slots
 		return
 	}
 	s.mu.Unlock()

@@ -90,7 +90,7 @@ type Sender struct {
 	minReconnect   time.Duration
 	maxReconnect   time.Duration
 	log            *slog.Logger
-	slots          chan struct{} // one per open channel
+	slots          chan struct{} // one per Send holding a channel
 
 	mu       sync.Mutex
 	conn     *amqp.Connection // nil when none

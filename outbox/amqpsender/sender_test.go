@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/amqpsender"
 )
 
@@ -247,5 +249,75 @@ func TestTooLargeIsLogic(t *testing.T) {
 	e, c := classOf(t, err)
 	if c.Class != rebound.Logic || e.Code != amqp.PreconditionFailed {
 		t.Errorf("got %v (%+v, code %d), want a Logic 406", err, c, e.Code)
+	}
+}
+
+// A broker that is down at start fails the Sends, not New; once it is up,
+// a Send after the backoff connects. A connection cut under the Sender is
+// a Connection error; the next Send in the backoff fails at once saying
+// when the next attempt is, and a Send after it reconnects and delivers.
+func TestConnectionCutReconnects(t *testing.T) {
+	u := amqpURL(t)
+	top := declare(t, u, nil)
+	dial, proxy := viaProxy(t, u)
+	proxy.Cut() // down at start
+	const minWait = time.Second
+	s := newSender(t, amqpsender.Config{Dial: dial, MinReconnect: minWait, MaxReconnect: 4 * minWait,
+		Logger:       slog.New(slog.DiscardHandler),
+		Destinations: map[string]amqpsender.Destination{"orders": {Exchange: top.Exchange, RoutingKey: top.Key}}})
+	ctx := context.Background()
+
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("ping succeeded with the broker unreachable")
+	}
+	err := s.Send(ctx, delivery("m0", "orders", nil))
+	if e, c := classOf(t, err); c.Class != rebound.Connection || !c.Retryable || !strings.Contains(e.Error(), "next attempt in") {
+		t.Fatalf("a Send in the backoff: %v (%+v), want a Connection error saying when the next attempt is", err, c)
+	}
+	proxy.Restore()
+	sendUntilDelivered(t, s, delivery("m1", "orders", nil))
+
+	proxy.Cut()
+	err = s.Send(ctx, delivery("m2", "orders", nil))
+	if _, c := classOf(t, err); c.Class != rebound.Connection || !c.Retryable {
+		t.Fatalf("a Send on a cut connection: %v (%+v), want a retryable Connection error", err, c)
+	}
+	err = s.Send(ctx, delivery("m2", "orders", nil))
+	if _, c := classOf(t, err); c.Class != rebound.Connection || !strings.Contains(err.Error(), "next attempt in") {
+		t.Fatalf("the next Send: %v (%+v), want a Connection error saying when the next attempt is", err, c)
+	}
+	proxy.Restore()
+	sendUntilDelivered(t, s, delivery("m2", "orders", nil))
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("ping once reconnected: %v", err)
+	}
+
+	got := drain(t, u, top.Queue, 2)
+	var ids []string
+	for _, m := range got {
+		ids = append(ids, m.MessageId)
+	}
+	if len(ids) != 2 || ids[0] != "m1" || ids[1] != "m2" {
+		t.Fatalf("the queue holds %v, want [m1 m2]", ids)
+	}
+}
+
+// sendUntilDelivered retries d every 50 ms, for up to 10 s, while the
+// Sender waits out its backoff: a relay's retries, shortened.
+func sendUntilDelivered(t *testing.T, s *amqpsender.Sender, d outbox.Delivery) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.Send(context.Background(), d)
+		if err == nil {
+			return
+		}
+		if _, c := classOf(t, err); c.Class != rebound.Connection {
+			t.Fatalf("while reconnecting: %v (%+v), want Connection errors only", err, c)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered after 10 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

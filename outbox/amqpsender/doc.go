@@ -18,8 +18,9 @@
 // A connection that fails or dies is replaced on a later Send, no sooner
 // than Config.MinReconnect after the failure, doubling with each failure
 // in a row up to Config.MaxReconnect; a Send in the wait fails at once
-// with a Connection error that says when the next attempt is. The Sender
-// starts no goroutine of its own but to watch the connection and to
+// with a Connection error that says when the next attempt is. The Sender's
+// own goroutines watch the connection, open channels (the client's calls
+// take no context, so a Send waits for them only until its deadline) and
 // close channels; Close waits for them.
 //
 // # What is published
@@ -70,6 +71,7 @@
 //	  channel closed; a broker shutting down                       if the publish was written
 //	  (320); login refused
 //	no confirm before the deadline                  connection   retried; may be in a queue
+//	no channel opened before the deadline           connection   retried
 //	waiting out the reconnection backoff            connection   retried
 //
 // A refused login (403 at connect) is a Connection error, not a Logic

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +320,54 @@ func sendUntilDelivered(t *testing.T, s *amqpsender.Sender, d outbox.Delivery) {
 			t.Fatalf("not delivered after 10 s: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A refused login is a Connection error, retried: the configuration is
+// wrong, not the message. Neither the error nor the log shows the
+// password.
+func TestLoginRefusedIsConnectionWithoutThePassword(t *testing.T) {
+	u, err := url.Parse(amqpURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "wr0ng-s3cret")
+	var logs bytes.Buffer
+	s := newSender(t, amqpsender.Config{URL: u.String(), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Destinations: map[string]amqpsender.Destination{"orders": {RoutingKey: "orders"}}})
+	err = s.Send(context.Background(), delivery("m1", "orders", nil))
+	if _, c := classOf(t, err); c.Class != rebound.Connection || !c.Retryable {
+		t.Errorf("got %v (%+v), want a retryable Connection error", err, c)
+	}
+	if strings.Contains(err.Error(), "wr0ng-s3cret") || strings.Contains(logs.String(), "wr0ng-s3cret") {
+		t.Errorf("the password shows: error %q, logs %q", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "cannot connect") {
+		t.Errorf("logs %q, want the failed connection", logs.String())
+	}
+}
+
+// Sends after Close fail, as Connection errors wrapping ErrClosed, and
+// closing twice is fine.
+func TestSendAfterClose(t *testing.T) {
+	s, err := amqpsender.New(amqpsender.Config{
+		Dial:         func(context.Context) (*amqp.Connection, error) { return nil, errors.New("unused") },
+		Destinations: map[string]amqpsender.Destination{"orders": {RoutingKey: "orders"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	err = s.Send(context.Background(), delivery("m1", "orders", nil))
+	if _, c := classOf(t, err); c.Class != rebound.Connection || !errors.Is(err, amqpsender.ErrClosed) {
+		t.Errorf("got %v (%+v), want a Connection error wrapping ErrClosed", err, c)
+	}
+	if err := s.Ping(context.Background()); !errors.Is(err, amqpsender.ErrClosed) {
+		t.Errorf("ping after close: %v, want ErrClosed", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -14,9 +15,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/rebound-go/rebound/internal/config"
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/outbox/amqpsender"
+	"github.com/rebound-go/rebound/outbox/kafkasender"
 	"github.com/rebound-go/rebound/outbox/natssender"
 )
 
@@ -79,8 +86,12 @@ func openBrokers(cfg *config.Config, need func(dest string) time.Duration, log *
 			continue
 		case config.KindNATS:
 			b, err = openNATS(name, key, d, need(name), log)
+		case config.KindKafka:
+			b, err = openKafka(name, key, d)
+		case config.KindAMQP:
+			b, err = openAMQP(name, key, d, log)
 		default:
-			err = &config.Error{Key: key + ".kind", Want: "a kind this relay can send to: webhook or nats, got " + d.Kind}
+			err = &config.Error{Key: key + ".kind", Want: "webhook, nats, kafka or amqp, got " + d.Kind}
 		}
 		if err != nil {
 			closeAll()
@@ -147,6 +158,85 @@ func openNATS(name, key string, d config.Destination, need time.Duration, log *s
 			return err
 		},
 	}, nil
+}
+
+func openKafka(name, key string, d config.Destination) (*broker, error) {
+	k := d.Kafka
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(k.Brokers...),
+		kgo.ClientID("rebound-relay"),
+		// franz-go's defaults: an idempotent producer with acks=all, which
+		// kafkasender requires. The client connects on first use, so a
+		// cluster that is down at start is retried like any other.
+	}
+	if s := k.SASL; s != nil {
+		switch s.Mechanism {
+		case "plain":
+			opts = append(opts, kgo.SASL(plain.Auth{User: s.User, Pass: s.Password}.AsMechanism()))
+		case "scram-sha-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism()))
+		case "scram-sha-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism()))
+		}
+	}
+	if k.TLS != nil {
+		tc, err := tlsConfig(key+".kafka.tls", k.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, &config.Error{Key: key + ".kafka", Want: "a client this relay can make: " + err.Error()}
+	}
+	s, err := kafkasender.New(kafkasender.Config{
+		Client:       cl,
+		Destinations: map[string]kafkasender.Destination{name: {Topic: k.Topic}},
+		Timeout:      time.Duration(d.Timeout),
+	})
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return &broker{sender: s, close: func() { s.Close(); cl.Close() }}, nil
+}
+
+func openAMQP(name, key string, d config.Destination, log *slog.Logger) (*broker, error) {
+	a := d.AMQP
+	u, err := url.Parse(a.URL)
+	if err != nil {
+		return nil, &config.Error{Key: key + ".amqp.url", Want: "an amqp:// URL"}
+	}
+	if a.Password != "" {
+		user := ""
+		if u.User != nil {
+			user = u.User.Username()
+		}
+		u.User = url.UserPassword(user, a.Password)
+	}
+	cfg := amqpsender.Config{
+		Destinations:   map[string]amqpsender.Destination{name: {Exchange: a.Exchange, RoutingKey: a.RoutingKey}},
+		ConfirmTimeout: time.Duration(d.Timeout),
+		Logger:         log.With("destination", name),
+	}
+	if a.TLS != nil {
+		tc, err := tlsConfig(key+".amqp.tls", a.TLS)
+		if err != nil {
+			return nil, err
+		}
+		addr := u.String()
+		cfg.Dial = func(ctx context.Context) (*amqp.Connection, error) {
+			return amqp.DialTLS(addr, tc)
+		}
+	} else {
+		cfg.URL = u.String()
+	}
+	s, err := amqpsender.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &broker{sender: s, close: func() { s.Close() }}, nil
 }
 
 // tlsConfig builds a broker connection's TLS configuration; errors name

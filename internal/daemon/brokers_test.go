@@ -15,6 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rebound-go/rebound/internal/tcpproxy"
 )
@@ -127,4 +130,104 @@ func (r *running) get(t *testing.T, path string) (*http.Response, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
+}
+
+// A Kafka destination (kfake, an in-process cluster speaking the
+// protocol): the message is produced keyed by its ordering key, with its
+// ID in a header, and /readyz lists the destination.
+func TestKafkaDestination(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "invoices"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d := start(t, fmt.Sprintf("destinations:\n  invoices:\n    kind: kafka\n    kafka: {brokers: ['%s'], topic: invoices}\n", c.ListenAddrs()[0]), true)
+	_, m := d.do(t, "POST", "/v1/messages", adminToken, `{"destination":"invoices","ordering_key":"cust-7","payload":{"n":1}}`)
+	id, _ := m["id"].(string)
+	d.waitState(t, id, "sent")
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("invoices"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fs := cl.PollFetches(ctx)
+	if err := fs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	recs := fs.Records()
+	if len(recs) != 1 || string(recs[0].Key) != "cust-7" || string(recs[0].Value) != `{"n":1}` {
+		t.Fatalf("records %v", recs)
+	}
+	var gotID string
+	for _, h := range recs[0].Headers {
+		if h.Key == "Rebound-Message-Id" {
+			gotID = string(h.Value)
+		}
+	}
+	if gotID != id {
+		t.Fatalf("Rebound-Message-Id %q, want %q", gotID, id)
+	}
+	if resp, body := d.get(t, "/readyz"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "destination invoices (kafka): ok") {
+		t.Fatalf("/readyz: %d %q", resp.StatusCode, body)
+	}
+}
+
+// A RabbitMQ destination whose broker is unreachable at start (a cut
+// proxy): the relay starts, lists it as unreachable, and publishes once
+// the broker answers; an unroutable message goes dead with the reason.
+func TestAMQPDestinationDownAtStart(t *testing.T) {
+	addr := os.Getenv("REBOUND_TEST_AMQP")
+	if addr == "" {
+		t.Skip("REBOUND_TEST_AMQP is unset: no RabbitMQ (e.g. amqp://guest:guest@127.0.0.1:5672/)")
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := amqp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	queue := "rbd-" + hex.EncodeToString(b)
+	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer ch.QueueDelete(queue, false, false, false)
+
+	p, err := tcpproxy.New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Cut()
+	pass, _ := u.User.Password()
+	d := start(t, fmt.Sprintf("destinations:\n  emails:\n    kind: amqp\n    amqp: {url: 'amqp://%s@%s/', password: '%s', routing_key: %s}\n  nowhere:\n    kind: amqp\n    amqp: {url: 'amqp://%s@%s/', password: '%s', routing_key: no-such-queue-%s}\n",
+		u.User.Username(), p.Addr(), pass, queue, u.User.Username(), p.Addr(), pass, queue), true)
+	if resp, body := d.get(t, "/readyz"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "destination emails (amqp): unreachable") {
+		t.Fatalf("/readyz with RabbitMQ down: %d %q", resp.StatusCode, body)
+	}
+	_, m := d.do(t, "POST", "/v1/messages", adminToken, `{"destination":"emails","payload":{"to":"a@example.com"}}`)
+	id, _ := m["id"].(string)
+	p.Restore()
+	d.waitState(t, id, "sent")
+	got, ok, err := ch.Get(queue, true)
+	if err != nil || !ok || got.MessageId != id || string(got.Body) != `{"to":"a@example.com"}` {
+		t.Fatalf("queue holds %+v (%v, %v)", got, ok, err)
+	}
+	_, m = d.do(t, "POST", "/v1/messages", adminToken, `{"destination":"nowhere","payload":{}}`)
+	id, _ = m["id"].(string)
+	dead := d.waitState(t, id, "dead")
+	if !strings.Contains(fmt.Sprint(dead["last_error"]), "unroutable") {
+		t.Fatalf("unroutable message: %v", dead)
+	}
 }

@@ -13,7 +13,7 @@ import (
 
 // Fault is one thing the chaos run did.
 type Fault struct {
-	Kind  string // kill, restart, pause, resume, pg-restart, nats-restart
+	Kind  string // kill, restart, pause, resume, pg-restart, nats-restart, amqp-restart
 	Relay string
 	At    time.Time
 	Took  time.Duration
@@ -28,10 +28,12 @@ type Schedule struct {
 	PauseFor     time.Duration
 	PGRestartAt  time.Duration // after the start; 0: no restart of PostgreSQL
 	ReadyWithin  time.Duration
-	// NATSRestartAt is when to restart the run's nats-server, with
-	// NATSRestart (after the start; 0: never).
-	NATSRestartAt time.Duration
-	NATSRestart   func(context.Context) error
+	// BrokerRestartAt is when to restart the run's broker, with
+	// BrokerRestart (after the start; 0: never); the fault is recorded
+	// as BrokerRestartKind (nats-restart, amqp-restart).
+	BrokerRestartAt   time.Duration
+	BrokerRestart     func(context.Context) error
+	BrokerRestartKind string
 }
 
 // Chaos injects faults into relays until stopped.
@@ -100,9 +102,9 @@ func (c *Chaos) Run(ctx context.Context) {
 	}
 	pause := c.timer(c.sched.PauseAt)
 	pg := c.timer(c.sched.PGRestartAt)
-	var natsRestart <-chan time.Time
-	if c.sched.NATSRestart != nil {
-		natsRestart = c.timer(c.sched.NATSRestartAt)
+	var brokerRestart <-chan time.Time
+	if c.sched.BrokerRestart != nil {
+		brokerRestart = c.timer(c.sched.BrokerRestartAt)
 	}
 	for ctx.Err() == nil {
 		select {
@@ -119,12 +121,12 @@ func (c *Chaos) Run(ctx context.Context) {
 				defer c.wg.Done()
 				c.restartPostgres(start)
 			}()
-		case <-natsRestart:
-			natsRestart = nil
+		case <-brokerRestart:
+			brokerRestart = nil
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				c.restartNATS(ctx)
+				c.restartBroker(ctx)
 			}()
 		}
 	}
@@ -260,15 +262,16 @@ func (c *Chaos) restartPostgres(start time.Time) {
 	c.note(f)
 }
 
-// restartNATS stops the run's nats-server (SIGTERM, waiting for it to
-// exit) and starts it again on the same port and store, once.
-func (c *Chaos) restartNATS(ctx context.Context) {
+// restartBroker restarts the run's broker once: nats-server (SIGTERM,
+// waiting for it to exit, then started again on the same port and store),
+// or the RabbitMQ node (rabbitmqctl stop_app, then start_app).
+func (c *Chaos) restartBroker(ctx context.Context) {
 	at := time.Now()
-	err := c.sched.NATSRestart(context.WithoutCancel(ctx))
-	f := Fault{Kind: "nats-restart", At: at, Took: time.Since(at)}
+	err := c.sched.BrokerRestart(context.WithoutCancel(ctx))
+	f := Fault{Kind: c.sched.BrokerRestartKind, At: at, Took: time.Since(at)}
 	if err != nil {
 		f.Err = err.Error()
-		c.fail(fmt.Errorf("restarting nats-server: %w", err))
+		c.fail(fmt.Errorf("%s: %w", c.sched.BrokerRestartKind, err))
 	}
 	c.note(f)
 }

@@ -48,6 +48,9 @@ type Delivery struct {
 	Arrived, Answered int64
 	Outcome           Outcome
 	At                time.Time // when the answer was decided
+	// Redelivered: a broker delivered this copy to the consumer again
+	// (AMQP: the consumer's ack was lost).
+	Redelivered bool
 }
 
 // StoreState is a message's final state in the store, as the API lists it.

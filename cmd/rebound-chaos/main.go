@@ -18,6 +18,7 @@
 //	go run ./cmd/rebound-chaos -store sqlite                    # 1 relay on SQLite
 //	go run ./cmd/rebound-chaos -messages 2000 -markdown out.md  # smaller, with a markdown summary
 //	go run ./cmd/rebound-chaos -broker nats -nats-restart       # publish to NATS JetStream, restart nats-server once
+//	go run ./cmd/rebound-chaos -broker amqp -amqp-restart       # publish to RabbitMQ, stop_app/start_app once
 //
 // PostgreSQL is REBOUND_TEST_POSTGRES (default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable); each run uses a
@@ -29,6 +30,16 @@
 // window above the relays' lease plus their largest backoff, and an
 // ordered consumer records every message in the stream. The run then also
 // fails if the stream holds a duplicate (messages - unique IDs).
+//
+// With -broker amqp the relays publish to RabbitMQ: the run starts a node
+// of its own (rabbitmq-server from PATH, a node name, ports, database,
+// logs and config in the run's directory, no plugins; the machine's
+// broker is not touched), declares a durable classic queue the relays
+// publish to through the default exchange, and a consumer records and
+// acks every delivery. Classic queues do not dedupe: duplicates in the
+// queue (deliveries - unique IDs) are counted, split by cause, and do not
+// fail the run; a consumer deduping by message_id must apply each
+// message once, and nothing acknowledged may be missing.
 package main
 
 import (
@@ -62,13 +73,18 @@ type Options struct {
 	RestartAfter time.Duration
 	Pause        bool
 	PGRestart    bool
-	Broker       string // "": the webhook receiver; "nats"
+	Broker       string // "": the webhook receiver; "nats"; "amqp"
 	NATSServer   string // the nats-server binary
 	NATSRestart  bool
-	Lease        time.Duration
-	Timeout      time.Duration
-	Faults       Faults
-	DrainTimeout time.Duration
+	// RabbitMQServer and RabbitMQCtl are the RabbitMQ binaries (-broker
+	// amqp).
+	RabbitMQServer string
+	RabbitMQCtl    string
+	AMQPRestart    bool
+	Lease          time.Duration
+	Timeout        time.Duration
+	Faults         Faults
+	DrainTimeout   time.Duration
 	// EnqueueTimeout bounds one enqueue request.
 	EnqueueTimeout time.Duration
 	Markdown       string
@@ -116,9 +132,12 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.RestartAfter, "restart-after", time.Second, "restart a killed relay after this long")
 	fs.BoolVar(&o.Pause, "pause", true, "once, SIGSTOP a relay for twice its lease, then SIGCONT it")
 	fs.BoolVar(&o.PGRestart, "pg-restart", false, "once, restart this machine's PostgreSQL cluster (pg_ctlcluster)")
-	fs.StringVar(&o.Broker, "broker", "", `"nats": publish to NATS JetStream on a nats-server of the run's own (default: deliver to the webhook receiver)`)
+	fs.StringVar(&o.Broker, "broker", "", `"nats": publish to NATS JetStream on a nats-server of the run's own; "amqp": publish to RabbitMQ on a node of the run's own (default: deliver to the webhook receiver)`)
 	fs.StringVar(&o.NATSServer, "nats-server", "nats-server", "the nats-server binary, looked up on PATH (with -broker nats)")
 	fs.BoolVar(&o.NATSRestart, "nats-restart", false, "once, restart the run's nats-server (SIGTERM, then start again on the same port and store; with -broker nats)")
+	fs.StringVar(&o.RabbitMQServer, "rabbitmq-server", "rabbitmq-server", "the rabbitmq-server binary, looked up on PATH (with -broker amqp)")
+	fs.StringVar(&o.RabbitMQCtl, "rabbitmqctl", "rabbitmqctl", "the rabbitmqctl binary, looked up on PATH (with -broker amqp)")
+	fs.BoolVar(&o.AMQPRestart, "amqp-restart", false, "once, restart the run's RabbitMQ node (rabbitmqctl stop_app, then start_app; with -broker amqp)")
 	fs.DurationVar(&o.Lease, "lease", 3*time.Second, "the relays' lease (--relay-lease)")
 	fs.DurationVar(&o.Timeout, "delivery-timeout", time.Second, "the destination's delivery timeout")
 	fs.Float64Var(&o.Faults.Unavailable, "p503", 0.20, "share of deliveries answered 503")
@@ -159,14 +178,23 @@ func parseFlags(args []string) (Options, error) {
 		return bad("-p503, -preset, -pstall: want shares summing below 1")
 	case o.PGRestart && o.Store != "postgres":
 		return bad("-pg-restart: only with -store postgres")
-	case o.Broker != "" && o.Broker != "nats":
-		return bad("-broker: want nats or nothing (the webhook receiver), got %q", o.Broker)
+	case o.Broker != "" && o.Broker != "nats" && o.Broker != "amqp":
+		return bad("-broker: want nats, amqp or nothing (the webhook receiver), got %q", o.Broker)
 	case o.NATSRestart && o.Broker != "nats":
 		return bad("-nats-restart: only with -broker nats")
+	case o.AMQPRestart && o.Broker != "amqp":
+		return bad("-amqp-restart: only with -broker amqp")
 	}
 	if o.Broker == "nats" {
 		if _, err := exec.LookPath(o.NATSServer); err != nil {
 			return bad("-broker nats needs nats-server: %q not found (install it on PATH or pass -nats-server PATH): %v", o.NATSServer, err)
+		}
+	}
+	if o.Broker == "amqp" {
+		for _, b := range []string{o.RabbitMQServer, o.RabbitMQCtl} {
+			if _, err := exec.LookPath(b); err != nil {
+				return bad("-broker amqp needs rabbitmq-server and rabbitmqctl: %q not found (install RabbitMQ or pass -rabbitmq-server, -rabbitmqctl): %v", b, err)
+			}
 		}
 	}
 	if o.Store == "sqlite" {
@@ -199,6 +227,7 @@ type Result struct {
 	RelayLogs    map[string]int // relay log lines of interest, by what they say
 	Duplicates   map[string]int // duplicate OK deliveries by the fault nearest before them
 	Stream       *StreamReport  // with -broker nats: what the stream holds
+	Queue        *QueueReport   // with -broker amqp: what the queue held
 	Err          error          // the run could not complete
 	TotalTook    time.Duration
 	ReboundBuild string
@@ -269,6 +298,8 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	switch o.Broker {
 	case "nats":
 		sink, err = startNATS(ctx, o, dir, chaosLog)
+	case "amqp":
+		sink, err = startAMQP(ctx, o, dir, chaosLog)
 	default:
 		sink, err = startWebhook(o)
 	}
@@ -329,9 +360,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	if o.PGRestart {
 		sched.PGRestartAt = max(enqueueFor*60/100, time.Millisecond)
 	}
-	if r, ok := sink.(interface{ Restart(context.Context) error }); ok && o.NATSRestart {
-		sched.NATSRestartAt, sched.NATSRestart = betweenKills(max(enqueueFor*50/100, time.Millisecond), o.KillEvery), r.Restart
-	}
+	restartKind := scheduleBrokerRestart(&sched, sink, o, enqueueFor)
 	chaos := NewChaos(sched, relays, o.Seed, chaosLog)
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	defer stopChaos()
@@ -380,7 +409,7 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 		for _, f := range chaos.Faults() {
 			seen[f.Kind] = true
 		}
-		return (!o.Pause || seen["resume"]) && (!o.PGRestart || seen["pg-restart"]) && (!o.NATSRestart || seen["nats-restart"])
+		return (!o.Pause || seen["resume"]) && (!o.PGRestart || seen["pg-restart"]) && (restartKind == "" || seen[restartKind])
 	}
 	var drainErr error
 	for drainErr == nil && (sink.Delivered(ids) < len(ids) || !wantFaults()) {
@@ -448,6 +477,32 @@ func execute(ctx context.Context, o Options, dir string, res *Result) ([]*Relay,
 	return relays, drainErr
 }
 
+// brokerRestartKind is the fault kind of the broker restart the options
+// ask for, "" for none.
+func brokerRestartKind(o Options) string {
+	switch {
+	case o.Broker == "nats" && o.NATSRestart:
+		return "nats-restart"
+	case o.Broker == "amqp" && o.AMQPRestart:
+		return "amqp-restart"
+	}
+	return ""
+}
+
+// scheduleBrokerRestart schedules the broker restart the options ask for
+// halfway through the enqueues, between two kills so that every relay is
+// up to see it, and returns its fault kind ("" for none).
+func scheduleBrokerRestart(sched *Schedule, sink Sink, o Options, enqueueFor time.Duration) string {
+	kind := brokerRestartKind(o)
+	r, ok := sink.(interface{ Restart(context.Context) error })
+	if !ok || kind == "" {
+		return ""
+	}
+	sched.BrokerRestartAt, sched.BrokerRestart = betweenKills(max(enqueueFor*50/100, time.Millisecond), o.KillEvery), r.Restart
+	sched.BrokerRestartKind = kind
+	return kind
+}
+
 // betweenKills moves a fault due at `at` to halfway between two kills
 // (every `every` from the start), so that it does not meet a relay just
 // killed: the relays, restarted RestartAfter after each kill, all see it.
@@ -471,8 +526,8 @@ func progress(ctx context.Context, sink Sink, chaos *Chaos, enq *Enqueuer) {
 				kinds[f.Kind]++
 			}
 			ids := enq.AckedIDs()
-			logf("%d acknowledged, %d of them delivered; %s; faults: %d kills, %d pauses, %d PostgreSQL restarts, %d nats-server restarts",
-				len(ids), sink.Delivered(ids), sink.Progress(), kinds["kill"], kinds["pause"], kinds["pg-restart"], kinds["nats-restart"])
+			logf("%d acknowledged, %d of them delivered; %s; faults: %d kills, %d pauses, %d PostgreSQL restarts, %d broker restarts",
+				len(ids), sink.Delivered(ids), sink.Progress(), kinds["kill"], kinds["pause"], kinds["pg-restart"], kinds["nats-restart"]+kinds["amqp-restart"])
 		}
 	}
 }
@@ -514,7 +569,7 @@ func DuplicateCauses(acked map[int]string, deliveries []Delivery, store map[stri
 			switch {
 			case f.Kind == "kill" && !t.After(f.At) && f.At.Sub(t) <= 2*time.Second:
 				cause = "kill"
-			case (f.Kind == "pg-restart" || f.Kind == "nats-restart") && !t.Before(f.At.Add(-time.Second)) && !t.After(f.At.Add(f.Took+lease)):
+			case (f.Kind == "pg-restart" || f.Kind == "nats-restart" || f.Kind == "amqp-restart") && !t.Before(f.At.Add(-time.Second)) && !t.After(f.At.Add(f.Took+lease)):
 				cause = f.Kind
 			}
 		}

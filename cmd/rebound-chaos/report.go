@@ -16,13 +16,15 @@ func rows(r *Result) []row {
 	for _, f := range r.Faults {
 		kinds[f.Kind]++
 	}
-	var pgTook, natsTook time.Duration
+	var pgTook, natsTook, amqpTook time.Duration
 	for _, f := range r.Faults {
 		switch f.Kind {
 		case "pg-restart":
 			pgTook = f.Took
 		case "nats-restart":
 			natsTook = f.Took
+		case "amqp-restart":
+			amqpTook = f.Took
 		}
 	}
 	out := []row{
@@ -42,6 +44,12 @@ func rows(r *Result) []row {
 			out = append(out, row{"nats-server restart took (SIGTERM to JetStream ready)", natsTook.Round(time.Millisecond).String()})
 		}
 	}
+	if o.Broker == "amqp" {
+		out = append(out, row{"RabbitMQ restarts (stop_app, start_app)", fmt.Sprint(kinds["amqp-restart"])})
+		if amqpTook > 0 {
+			out = append(out, row{"RabbitMQ restart took (stop_app to start_app done)", amqpTook.Round(time.Millisecond).String()})
+		}
+	}
 	out = append(out,
 		row{"enqueue took", r.EnqueueTook.Round(time.Millisecond).String()},
 		row{"enqueue acknowledged p50 / p99 (retries included)", fmt.Sprintf("%s / %s", r.EnqueueP50.Round(time.Microsecond), r.EnqueueP99.Round(time.Microsecond))},
@@ -57,8 +65,19 @@ func rows(r *Result) []row {
 			row{"duplicates in the stream (messages - unique IDs)", fmt.Sprint(s.Duplicates)},
 		)
 	}
+	if q := r.Queue; q != nil {
+		out = append(out,
+			row{"queue", fmt.Sprintf("%s, durable classic, default exchange", q.Name)},
+			row{"deliveries to the consumer / unique IDs", fmt.Sprintf("%d / %d", q.Deliveries, q.UniqueIDs)},
+			row{"duplicates in the queue (deliveries - unique IDs)", fmt.Sprint(q.Duplicates)},
+			row{"  of them published again at a later attempt (a confirm lost)", fmt.Sprint(q.Republished)},
+			row{"  of them redelivered by the broker (the consumer's ack lost)", fmt.Sprint(q.Redelivered)},
+			row{"applied once by a consumer deduping by message_id", fmt.Sprint(q.Applied)},
+			row{"consumer reconnections", fmt.Sprint(q.Reconnects)},
+		)
+	}
 	if l := r.Ledger; l != nil {
-		if r.Stream == nil {
+		if r.Stream == nil && r.Queue == nil {
 			out = append(out,
 				row{"deliveries received", fmt.Sprint(l.Deliveries)},
 				row{"answered 204 / 503 / reset / stalled", fmt.Sprintf("%d / %d / %d / %d", l.Outcomes[OK], l.Outcomes[Failed503], l.Outcomes[Reset], l.Outcomes[Stalled])},
@@ -149,6 +168,11 @@ func problems(r *Result) []string {
 		p = append(p, r.Stream.Problems()...)
 	} else if r.Opts.Broker == "nats" && r.Err == nil {
 		p = append(p, "the stream was not read after the drain")
+	}
+	if r.Queue != nil {
+		p = append(p, r.Queue.Problems()...)
+	} else if r.Opts.Broker == "amqp" && r.Err == nil {
+		p = append(p, "the queue was not read after the drain")
 	}
 	if n := r.RelayLogs["NATS duplicate-window warnings"]; n > 0 {
 		p = append(p, fmt.Sprintf("the relays warned %d times that the stream's duplicate window is too short", n))

@@ -7,8 +7,8 @@ import (
 )
 
 // Sink is where the relays deliver, and what records every delivery for
-// the ledger: the loopback webhook receiver, or a NATS JetStream stream
-// read by a consumer.
+// the ledger: the loopback webhook receiver, a NATS JetStream stream read
+// by a consumer, or a RabbitMQ queue read by a consumer.
 type Sink interface {
 	// Describe names the sink in the run's log.
 	Describe() string

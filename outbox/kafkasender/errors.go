@@ -3,7 +3,6 @@ package kafkasender
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -103,9 +102,10 @@ func classify(err error) rebound.Classification {
 				return rebound.Classification{Class: rebound.Logic}
 			}
 		}
-		// Retriable to Kafka (a leader moving, replicas catching up, a
-		// coordinator loading) or unknown to this table (an unknown
-		// server error): the broker answered and did not write it.
+		// Retriable to Kafka (a leader moving, replicas too few): the
+		// broker answered and did not write the record. Or unknown to
+		// this table (UNKNOWN_SERVER_ERROR): retried, and it may have
+		// been written.
 		return rebound.Classification{Class: rebound.Response, Retryable: true, MaybeProcessed: !kerr.IsRetriable(ke)}
 	}
 	switch {
@@ -113,20 +113,9 @@ func classify(err error) rebound.Classification {
 		// The client's RecordRetries ran out on retriable answers; it
 		// fails a record only when it knows the record was not written.
 		return rebound.Classification{Class: rebound.Response, Retryable: true}
-	case isDial(err):
-		return rebound.Classification{Class: rebound.Connection, Retryable: true}
 	}
 	// The client closed (kgo.ErrClientClosed), aborting, or the network
-	// failed mid-request.
+	// failed: the idempotent producer surfaces a connection failure only
+	// through a record's deadline, so this is rare.
 	return maybe
-}
-
-// isDial reports whether err is a failure to connect: nothing was sent.
-func isDial(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
 }

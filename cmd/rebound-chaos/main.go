@@ -596,6 +596,8 @@ func scanLogs(relays []*Relay) map[string]int {
 		"waiting for notifications failed": "LISTEN connections lost",
 		"duplicate window is shorter":      "NATS duplicate-window warnings",
 		"nats: disconnected":               "NATS disconnections",
+		"amqpsender: connection lost":      "AMQP connections lost",
+		"to=open":                          "destination breakers opened",
 	}
 	out := map[string]int{}
 	for _, r := range relays {

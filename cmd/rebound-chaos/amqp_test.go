@@ -288,3 +288,23 @@ func publishOnce(url, queue, id string, attempt int32, seq string) error {
 	}
 	return err
 }
+
+func TestDuplicateCausesKillReach(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	kill := Fault{Kind: "kill", At: t0.Add(10 * time.Second)}
+	acked := map[int]string{0: "a", 1: "b", 2: "c"}
+	at := func(x Delivery, after time.Duration) Delivery { x.At = t0.Add(after); return x }
+	ds := []Delivery{
+		at(q("a", 0, 1, 1, false), 9*time.Second),                      // before the kill
+		at(q("b", 1, 1, 2, false), 10*time.Second+60*time.Millisecond), // recorded just after it
+		at(q("c", 2, 1, 3, false), 5*time.Second),                      // long before: other
+		at(q("a", 0, 2, 4, false), 13*time.Second),
+		at(q("b", 1, 2, 5, false), 13*time.Second),
+		at(q("c", 2, 2, 6, false), 13*time.Second),
+	}
+	store := map[string]StoreState{"a": sent(2), "b": sent(2), "c": sent(2)}
+	got := DuplicateCauses(acked, ds, store, []Fault{kill}, 3*time.Second)
+	if got["kill"] != 2 || got["other"] != 1 {
+		t.Errorf("DuplicateCauses = %v, want kill 2, other 1", got)
+	}
+}

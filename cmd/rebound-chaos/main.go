@@ -534,9 +534,17 @@ func progress(ctx context.Context, sink Sink, chaos *Chaos, enq *Enqueuer) {
 
 // DuplicateCauses attributes each duplicate delivery of an acknowledged
 // message to the fault that most plausibly made the relay deliver again:
-// the first success of the message fell within a kill's reach (up to 2 s before it), a pause, or a restart
-// of PostgreSQL (up to a lease after it). The receiver cannot see which
+// the first success of the message fell within a kill's reach (up to 2 s
+// before it, or killAfter after it: a consumer records a copy the killed
+// relay had published a moment after the broker took it), a pause, or a
+// restart of PostgreSQL or the broker (up to a lease after it). The receiver cannot see which
 // relay sent a delivery, so this is a correlation, not a proof.
+// killAfter is how long after a kill a first copy still counts as the
+// kill's: a queue's consumer records a copy some milliseconds after the
+// broker took it, a receiver may answer a request its sender no longer
+// waits for.
+const killAfter = 250 * time.Millisecond
+
 func DuplicateCauses(acked map[int]string, deliveries []Delivery, store map[string]StoreState, faults []Fault, lease time.Duration) map[string]int {
 	known := make(map[string]bool, len(acked))
 	for _, id := range acked {
@@ -567,7 +575,7 @@ func DuplicateCauses(acked map[int]string, deliveries []Delivery, store map[stri
 		cause := "other"
 		for _, f := range faults {
 			switch {
-			case f.Kind == "kill" && !t.After(f.At) && f.At.Sub(t) <= 2*time.Second:
+			case f.Kind == "kill" && !t.After(f.At.Add(killAfter)) && f.At.Sub(t) <= 2*time.Second:
 				cause = "kill"
 			case (f.Kind == "pg-restart" || f.Kind == "nats-restart" || f.Kind == "amqp-restart") && !t.Before(f.At.Add(-time.Second)) && !t.After(f.At.Add(f.Took+lease)):
 				cause = f.Kind

@@ -104,7 +104,7 @@ func TestErrorTable(t *testing.T) {
 	c := newCluster(t, 1)
 	plain := newClient(t, c)
 	noRetries := newClient(t, c, kgo.RecordRetries(0))
-	recordTimeout := newClient(t, c, kgo.RecordDeliveryTimeout(time.Second))
+	recordTimeout := newClient(t, c, kgo.RecordDeliveryTimeout(time.Second), kgo.MetadataMinAge(50*time.Millisecond))
 	small := newClient(t, c, kgo.ProducerBatchMaxBytes(1024))
 	dead := newClientAt(t, []string{closedAddr(t)})
 

@@ -240,7 +240,8 @@ func TestAmbiguousWrite(t *testing.T) {
 
 func TestPingAndClose(t *testing.T) {
 	c := newCluster(t, 1)
-	s := newSender(t, newClient(t, c), 0)
+	cl := newClient(t, c)
+	s := newSender(t, cl, 0)
 	ctx := context.Background()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("ping: %v", err)
@@ -262,6 +263,24 @@ func TestPingAndClose(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err == nil {
 		t.Error("Ping after Close succeeded")
+	}
+	// The client is the caller's: still open.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Errorf("the client after the sender's Close: %v", err)
+	}
+}
+
+// One Send to an in-process cluster: the relay's per-message cost here.
+func BenchmarkSend(b *testing.B) {
+	c := newCluster(b, 1)
+	s := newSender(b, newClient(b, c), 0)
+	ctx := context.Background()
+	d := delivery("bench", "k", `{"total":42}`)
+	d.Headers = map[string]string{"Content-Type": "application/json"}
+	for b.Loop() {
+		if err := s.Send(ctx, d); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -552,13 +552,7 @@ destinations:
 func (s *amqpSink) Delivered(ids []string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, id := range ids {
-		if s.ids[id] {
-			n++
-		}
-	}
-	return n
+	return countIn(ids, s.ids)
 }
 
 func (s *amqpSink) Progress() string {

@@ -360,16 +360,22 @@ destinations:
 `, natsBackoffInitial, natsBackoffMax, s.srv.URL(), s.subject, timeout)
 }
 
-func (s *natsSink) Delivered(ids []string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// countIn returns how many of ids the set holds: what a broker sink's
+// consumer has read of the acknowledged messages.
+func countIn(ids []string, set map[string]bool) int {
 	n := 0
 	for _, id := range ids {
-		if s.ids[id] {
+		if set[id] {
 			n++
 		}
 	}
 	return n
+}
+
+func (s *natsSink) Delivered(ids []string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return countIn(ids, s.ids)
 }
 
 func (s *natsSink) Progress() string {

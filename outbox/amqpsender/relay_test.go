@@ -37,38 +37,11 @@ func TestRelayPublishesTheOutbox(t *testing.T) {
 	ids := outboxtest.Enqueue(t, db, msgs...)
 	lost := outboxtest.Enqueue(t, db, outbox.Message{Destination: "lost", Payload: []byte("{}")})[0]
 
-	relay, err := outbox.NewRelay(outbox.RelayConfig{Store: store, Sender: sender, PollInterval: 10 * time.Millisecond,
+	outboxtest.StartRelay(t, outbox.RelayConfig{Store: store, Sender: sender, PollInterval: 10 * time.Millisecond,
 		Backoff: rebound.Constant(20 * time.Millisecond), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := relay.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := relay.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
 
 	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		sent, dead := 0, 0
-		for _, s := range stats(t, store) {
-			sent += s.Sent
-			dead += s.Dead
-		}
-		if sent == n && dead == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s: %d sent, %d dead; want %d and 1", sent, dead, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	outboxtest.WaitFinished(t, store, n, 1, 20*time.Second)
 	rec, err := store.Get(ctx, lost)
 	want := fmt.Sprintf(`unroutable: exchange %q, routing key "unbound" (NO_ROUTE)`, top.Exchange)
 	if err != nil || rec.State != outbox.Dead || rec.Attempt != 1 || !strings.Contains(rec.LastError, want) {
@@ -110,13 +83,4 @@ func TestRelayPublishesTheOutbox(t *testing.T) {
 		}
 		last[key] = i
 	}
-}
-
-func stats(t *testing.T, store outbox.Store) []outbox.DestinationStats {
-	t.Helper()
-	s, err := store.Stats(context.Background(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

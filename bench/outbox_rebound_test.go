@@ -30,7 +30,7 @@ const destination = "orders"
 // newRelay returns a relay of store, timed, and its timings.
 func newRelay(tb testing.TB, cfg outboxConfig, store outbox.Store, url string, logs *logCounter) (*outbox.Relay, *timedStore) {
 	tb.Helper()
-	timed := &timedStore{Store: store}
+	timed := &timedStore{Store: store, tl: newTimeline()}
 	var st outbox.Store = timed
 	if w, ok := store.(outbox.Waker); ok {
 		st = timedWaker{timed, w}
@@ -42,7 +42,7 @@ func newRelay(tb testing.TB, cfg outboxConfig, store outbox.Store, url string, l
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rc := outbox.RelayConfig{Store: st, Sender: sender, Workers: cfg.workers, Logger: logs.logger()}
+	rc := outbox.RelayConfig{Store: st, Sender: timedSender{sender, timed.tl}, Workers: cfg.workers, Logger: logs.logger()}
 	if cfg.retryWait > 0 {
 		rc.Backoff = rebound.Constant(cfg.retryWait)
 	}
@@ -119,6 +119,8 @@ func (s *reboundPG) analyze(ctx context.Context) error {
 }
 
 func (s *reboundPG) String() string { return s.timed.String() }
+
+func (s *reboundPG) timeline() *timeline { return s.timed.tl }
 
 func (s *reboundPG) start(ctx context.Context) error { return s.relay.Start(ctx) }
 func (s *reboundPG) stop(ctx context.Context) error  { return s.relay.Stop(ctx) }
@@ -208,6 +210,8 @@ func (s *reboundSQLite) analyze(ctx context.Context) error {
 
 func (s *reboundSQLite) String() string { return s.timed.String() }
 
+func (s *reboundSQLite) timeline() *timeline { return s.timed.tl }
+
 func (s *reboundSQLite) start(ctx context.Context) error { return s.relay.Start(ctx) }
 func (s *reboundSQLite) stop(ctx context.Context) error  { return s.relay.Stop(ctx) }
 
@@ -233,6 +237,7 @@ var (
 // burn-down's time goes.
 type timedStore struct {
 	outbox.Store
+	tl                          *timeline
 	claims, claimed, claimNanos atomic.Int64
 	marks, markNanos            atomic.Int64
 	batches, batched            atomic.Int64
@@ -266,6 +271,7 @@ func (s *timedStore) MarkSentBatch(ctx context.Context, sent []outbox.Completion
 func (s *timedStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int, skip []string) ([]outbox.Delivery, error) {
 	t := time.Now()
 	ds, err := s.Store.Claim(ctx, now, lease, limit, skip)
+	s.tl.claimed(ds, t, time.Now())
 	s.claims.Add(1)
 	s.claimed.Add(int64(len(ds)))
 	s.claimNanos.Add(int64(time.Since(t)))
@@ -284,6 +290,15 @@ func (s *timedStore) MarkSent(ctx context.Context, id string, attempt int, now t
 type timedWaker struct {
 	*timedStore
 	outbox.Waker
+}
+
+// Wait stamps the notification on the timeline.
+func (s timedWaker) Wait(ctx context.Context) error {
+	err := s.Waker.Wait(ctx)
+	if err == nil {
+		s.tl.lastWake.Store(time.Now().UnixNano())
+	}
+	return err
 }
 
 func (s *timedStore) String() string {

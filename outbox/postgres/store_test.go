@@ -310,9 +310,9 @@ func BenchmarkClaim(b *testing.B) {
 	}
 }
 
-// A batch larger than planEachBatchOver is planned for its arguments;
-// repeated, it records every message of each batch and reports the stale
-// ones, as small batches do.
+// A large batch, repeated more times than PostgreSQL runs a prepared
+// statement before it may keep a generic plan, records every message of
+// each batch and reports the stale ones, as small batches do.
 func TestMarkSentBatchLarge(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()

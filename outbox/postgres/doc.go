@@ -49,7 +49,9 @@
 // Messages are written in the caller's transaction, so that they exist
 // only if the business change they announce commits: through
 // database/sql and pgx's stdlib driver with [outbox.Enqueue], or in a
-// [pgx.Tx] with this package's [Enqueue], which sends them in one batch.
+// [pgx.Tx] with this package's [Enqueue], which writes them in one statement
+// (given a pool or a connection instead, it commits them at once, for a
+// producer with no business transaction of its own).
 //
 // # Claiming
 //

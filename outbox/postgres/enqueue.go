@@ -8,22 +8,61 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/internal/outboxsql"
 )
 
-// Enqueue adds messages to the outbox inside tx, the caller's own pgx
-// transaction: they exist only if tx commits, together with the business
-// change they announce, and the relays listening are notified at the
-// commit. It is outbox.Enqueue for pgx: the same statement
-// (the INSERT of outbox.Enqueue), sent as one batch, in one round trip. It returns the
-// messages' IDs (generated where empty), or the first invalid field, in
-// which case nothing is written.
-func Enqueue(ctx context.Context, tx pgx.Tx, msgs ...outbox.Message) ([]string, error) {
+// Executor runs a statement: a [pgx.Tx] (the outbox pattern), or a
+// [*pgxpool.Pool] or [*pgx.Conn] outside any transaction of the caller's.
+type Executor interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+var (
+	_ Executor = pgx.Tx(nil)
+	_ Executor = (*pgxpool.Pool)(nil)
+	_ Executor = (*pgx.Conn)(nil)
+)
+
+// insertManySQL inserts many messages in one statement: $1 to $7 are
+// arrays of InsertSQL's arguments, one element per message. The rows are
+// numbered so that seq follows the order of the messages.
+const insertManySQL = `INSERT INTO ` + Table + ` (id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status)
+SELECT m.id, m.destination, m.payload, m.headers, m.ordering_key, 1, 0, m.created_at, m.next_attempt_at, 0, 0, '', '', 0
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+	WITH ORDINALITY AS m(id, destination, payload, headers, ordering_key, created_at, next_attempt_at, n)
+ORDER BY m.n`
+
+// Enqueue adds messages to the outbox in one statement, in one round trip,
+// and returns their IDs (generated where empty), or the first invalid
+// field, in which case nothing is written.
+//
+// With tx, the caller's own pgx transaction, the messages exist only if
+// tx commits, together with the business change they announce, and the
+// relays listening are notified at the commit: the outbox pattern. It is
+// outbox.Enqueue for pgx, writing the same rows.
+//
+// With a pool or a connection, outside any transaction, the statement
+// commits at once on its own, all the messages or none: for a producer
+// with no business transaction, such as an API that only enqueues.
+func Enqueue(ctx context.Context, tx Executor, msgs ...outbox.Message) ([]string, error) {
+	if len(msgs) == 0 {
+		return []string{}, nil
+	}
 	now := time.Now()
 	ids := make([]string, len(msgs))
-	var b pgx.Batch
+	cols := struct {
+		dest, key    []string
+		headers      []*string
+		payload      [][]byte
+		created, due []int64
+	}{
+		dest: make([]string, len(msgs)), key: make([]string, len(msgs)), headers: make([]*string, len(msgs)),
+		payload: make([][]byte, len(msgs)), created: make([]int64, len(msgs)), due: make([]int64, len(msgs)),
+	}
+	var first []any // the arguments of a lone message's INSERT
 	for i := range msgs {
 		m := msgs[i]
 		if m.ID == "" {
@@ -36,25 +75,29 @@ func Enqueue(ctx context.Context, tx pgx.Tx, msgs ...outbox.Message) ([]string, 
 		if err != nil {
 			return nil, err
 		}
-		ids[i] = m.ID
-		b.Queue(outboxsql.InsertSQL, args...)
-	}
-	if len(msgs) == 0 {
-		return ids, nil
-	}
-	br := tx.SendBatch(ctx, &b)
-	for _, id := range ids {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			var pg *pgconn.PgError
-			if errors.As(err, &pg) && pg.Code == "42P01" { // undefined_table
-				err = fmt.Errorf("%w: %w", outbox.ErrNoTable, err)
-			}
-			return nil, fmt.Errorf("outbox/postgres: enqueue %q: %w", id, err)
+		ids[i], first = m.ID, args
+		cols.dest[i], cols.payload[i], cols.key[i] = args[1].(string), args[2].([]byte), args[4].(string)
+		if h, ok := args[3].(string); ok {
+			cols.headers[i] = &h
 		}
+		cols.created[i], cols.due[i] = args[5].(int64), args[6].(int64)
 	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("outbox/postgres: enqueue: %w", err)
+	var err error
+	if len(msgs) == 1 {
+		// One message: the plain INSERT, prepared once per connection.
+		_, err = tx.Exec(ctx, outboxsql.InsertSQL, first...)
+	} else {
+		_, err = tx.Exec(ctx, insertManySQL, ids, cols.dest, cols.payload, cols.headers, cols.key, cols.created, cols.due)
+	}
+	if err != nil {
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) && pg.Code == "42P01" { // undefined_table
+			err = fmt.Errorf("%w: %w", outbox.ErrNoTable, err)
+		}
+		if len(msgs) == 1 {
+			return nil, fmt.Errorf("outbox/postgres: enqueue %q: %w", ids[0], err)
+		}
+		return nil, fmt.Errorf("outbox/postgres: enqueue %d messages: %w", len(msgs), err)
 	}
 	return ids, nil
 }

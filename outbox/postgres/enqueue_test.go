@@ -91,6 +91,63 @@ func TestEnqueueRefusesAllOnAnInvalidMessage(t *testing.T) {
 	}
 }
 
+// Through the pool, outside any transaction, many messages are one
+// statement: they commit at once, in their order, all or none.
+func TestEnqueueOutsideATransaction(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	later := time.Now().Add(time.Hour)
+	var msgs []outbox.Message
+	for i := range 20 {
+		m := outbox.Message{Destination: "a", Payload: []byte{byte('a' + i)}}
+		if i == 5 {
+			m.NotBefore = later
+		}
+		if i == 7 {
+			m.Headers = map[string]string{"X-Seven": "7"}
+		}
+		msgs = append(msgs, m)
+	}
+	ids, err := postgres.Enqueue(ctx, e.pool, msgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.store.Claim(ctx, time.Now().Add(time.Second), time.Minute, 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 19 {
+		t.Fatalf("claimed %d, want the 19 due", len(ds))
+	}
+	for j, d := range ds {
+		i := j
+		if j >= 5 {
+			i++ // the fifth waits until later
+		}
+		if d.ID != ids[i] || string(d.Payload) != string(rune('a'+i)) {
+			t.Fatalf("claim %d: %s %q, want message %d (%s): not in enqueue order", j, d.ID, d.Payload, i, ids[i])
+		}
+	}
+	if ds[6].Headers["X-Seven"] != "7" || len(ds[0].Headers) != 0 {
+		t.Fatalf("headers %v and %v", ds[6].Headers, ds[0].Headers)
+	}
+	if r, err := e.store.Get(ctx, ids[5]); err != nil || r.NextAttemptAt.UnixNano() != later.UnixNano() {
+		t.Fatalf("the delayed message: %+v, %v", r, err)
+	}
+
+	// One duplicate ID among them: none is written.
+	_, err = postgres.Enqueue(ctx, e.pool, outbox.Message{ID: "new-1", Destination: "a"}, outbox.Message{ID: ids[3], Destination: "a"}, outbox.Message{ID: "new-2", Destination: "a"})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		t.Fatalf("a duplicate ID: %v, want a unique violation", err)
+	}
+	for _, id := range []string{"new-1", "new-2"} {
+		if _, err := e.store.Get(ctx, id); !errors.Is(err, outbox.ErrNotFound) {
+			t.Fatalf("%s of a refused batch: %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
 func BenchmarkEnqueue(b *testing.B) {
 	e := newEnv(b, nil)
 	ctx := context.Background()

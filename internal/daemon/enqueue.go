@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -317,26 +316,26 @@ func unwrapNotWritten(err error) error {
 	return err
 }
 
-// postgresWrite is a WriteFunc for the outbox in pool: one pgx transaction
-// with postgres.Enqueue, whose statements go in one round trip.
+// postgresWrite is a WriteFunc for the outbox in pool: one statement
+// with postgres.Enqueue, outside any transaction, so that a batch costs one
+// round trip (a BEGIN and a COMMIT of their own cost two more).
 func postgresWrite(pool *pgxpool.Pool) WriteFunc {
 	return func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
-		tx, err := pool.Begin(ctx)
+		ids, err := postgres.Enqueue(ctx, pool, msgs...)
 		if err != nil {
-			return nil, NotWritten(err)
-		}
-		ids, err := postgres.Enqueue(ctx, tx, msgs...)
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			return nil, NotWritten(err)
-		}
-		if err := tx.Commit(ctx); err != nil {
 			var pe *pgconn.PgError
-			if errors.As(err, &pe) || errors.Is(err, pgx.ErrTxCommitRollback) {
-				// The server answered, and rolled back.
+			var fe *outbox.FieldError
+			var ce *pgconn.ConnectError
+			switch {
+			case errors.As(err, &pe):
+				// The server answered with an error: the statement's own
+				// transaction rolled back.
+				return nil, NotWritten(err)
+			case errors.As(err, &fe), errors.As(err, &ce), pgconn.SafeToRetry(err):
+				// Nothing reached the server.
 				return nil, NotWritten(err)
 			}
-			return nil, err
+			return nil, err // the answer was lost: the outcome is unknown
 		}
 		return ids, nil
 	}

@@ -19,9 +19,10 @@ import (
 //     enqueued first, then the relay (client) starts; msgs/s is the number
 //     of messages over the time from Start to the receiver's
 //     acknowledgement of the last one.
-//   - BenchmarkOutboxSteady: 500 business transactions a second for 20 s,
-//     each inserting an order and enqueueing its message; the latency of a
-//     message runs from its transaction's commit to its arrival.
+//   - BenchmarkOutboxSteady: 500 business transactions a second for 2 s
+//     of warm-up and 20 s measured, each inserting an order and enqueueing
+//     its message; the latency of a message runs from its transaction's
+//     commit to its arrival, and is split into stages (see timeline).
 //   - BenchmarkOutboxDegraded: a burn-down of 10,000 messages where the
 //     receiver answers 503 to the first delivery of every fifth message,
 //     and every retry waits 10 ms.

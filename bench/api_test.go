@@ -304,8 +304,8 @@ func runAPI(tb testing.TB, b *apiBackend, cfg apiConfig) apiResult {
 		lat = append(lat, o.lat)
 	}
 	res.achieved = float64(res.accepted) / elapsed.Seconds()
-	lat = sortedDurations(lat)
-	res.p50, res.p99, res.max = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
+	dist := distributionOf(lat)
+	res.p50, res.p99, res.max = dist.p50, dist.p99, dist.max
 	stored, err := b.ids(ctx)
 	if err != nil {
 		tb.Fatalf("%s: reading the outbox: %v", cfg.name(), err)
@@ -321,8 +321,8 @@ func runAPI(tb testing.TB, b *apiBackend, cfg apiConfig) apiResult {
 			missing++
 		}
 	}
-	tb.Logf("%s: %d requests in %.1f s, %d accepted (%.0f/s), %d failed; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; outbox %d rows, %d distinct IDs, %d acknowledged IDs missing; %v",
-		cfg.name(), n, elapsed.Seconds(), res.accepted, res.achieved, res.failed, ms(res.p50), ms(res.p99), ms(res.max), res.rows, res.distinct, missing, logs)
+	tb.Logf("%s: %d requests in %.1f s on %s, %d accepted (%.0f/s), %d failed; latency %v; outbox %d rows, %d distinct IDs, %d acknowledged IDs missing; %v",
+		cfg.name(), n, elapsed.Seconds(), machine(), res.accepted, res.achieved, res.failed, dist, res.rows, res.distinct, missing, logs)
 	if res.failed > 0 {
 		tb.Errorf("%s: %d of %d requests failed, first: %s", cfg.name(), res.failed, n, res.firstFailure)
 	}

@@ -423,10 +423,10 @@ func runBrokerSteady(tb testing.TB, c brokerCase, rate int, d, warmUp time.Durat
 	}
 	res.dups = back.dups
 	back.mu.Unlock()
-	lat = sortedDurations(lat)
-	res.p50, res.p99, res.max = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
-	tb.Logf("%s: %d transactions at %.0f/s; commit to consumer p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d arrived before their commit returned); %d arrived, %d duplicates; %v%s",
-		c.name(), n, produced, ms(res.p50), ms(res.p99), ms(res.max), early, back.distinct(), back.dups, logs, breakdownOf(sys))
+	dist := distributionOf(lat)
+	res.p50, res.p99, res.max = dist.p50, dist.p99, dist.max
+	tb.Logf("%s: %d transactions at %.0f/s on %s; commit to consumer %v (%d arrived before their commit returned); %d arrived, %d duplicates; %v%s",
+		c.name(), n, produced, machine(), dist, early, back.distinct(), back.dups, logs, breakdownOf(sys))
 	if err := back.check(); err != nil {
 		tb.Fatalf("%s: %v", c.name(), err)
 	}

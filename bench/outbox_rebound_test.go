@@ -295,7 +295,7 @@ type timedWaker struct {
 // Wait stamps the notification on the timeline.
 func (s timedWaker) Wait(ctx context.Context) error {
 	err := s.Waker.Wait(ctx)
-	if err == nil {
+	if err == nil && s.tl != nil {
 		s.tl.lastWake.Store(time.Now().UnixNano())
 	}
 	return err

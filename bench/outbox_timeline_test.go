@@ -27,7 +27,8 @@ type stamps struct {
 	wake, claimStart, claimEnd, sendStart, sendEnd atomic.Int64
 }
 
-// timeline records stamps by message index, and the notifications.
+// timeline records stamps by message index, and the notifications. A nil
+// timeline records nothing.
 type timeline struct {
 	msgs     []stamps
 	lastWake atomic.Int64 // the last Wait that returned
@@ -44,6 +45,9 @@ func (t *timeline) of(id string) *stamps {
 
 // claimed stamps the messages of one claim.
 func (t *timeline) claimed(ds []outbox.Delivery, start, end time.Time) {
+	if t == nil {
+		return
+	}
 	wake := t.lastWake.Load()
 	for _, d := range ds {
 		if s := t.of(d.ID); s != nil && s.claimStart.Load() == 0 {

@@ -264,8 +264,8 @@ func BenchmarkHTTPGetMemoryCtx(b *testing.B) {
 // has a 2 s deadline, made per call (context.WithTimeout and
 // Request.WithContext inside the loop, the same work for every library).
 // The deadline comes before reboundhttp's 5 s per-attempt timeout would, so
-// reboundhttp sends the caller's request itself: no timeout context, no
-// copy.
+// reboundhttp adds no timeout context: the attempt's copy of the request
+// carries only the attempt (reboundhttp.AttemptOf).
 func BenchmarkHTTPGetMemoryDeadline(b *testing.B) {
 	srv := &memServer{}
 	req, err := http.NewRequest(http.MethodGet, "http://api.example.com/v1/item/42", nil)

@@ -63,16 +63,26 @@
 // the whole call and ends it. To keep the happy path cheap, attempts whose
 // context can never be canceled share one timer per 1/64 of the timeout, so
 // each gets between the timeout and 1/32 more; an attempt whose context's
-// deadline comes before its timeout would is bounded by that deadline alone
-// and sends the caller's request itself, with no copy.
+// deadline comes before its timeout would is bounded by that deadline alone,
+// with no timer of its own.
 //
-// The timeout has a price: the caller's request cannot be modified, so an
-// attempt that carries its own deadline is a copy of the request (one
-// allocation of about 320 bytes; with a cancelable context, six). Set
-// Config.AttemptTimeout to NoAttemptTimeout to turn it off, for streaming
-// responses or long downloads, or when the caller's context deadline is
-// the only bound wanted: attempts then send the caller's request itself
-// (a retry with a body sends a copy holding the replayed body).
+// The timeout has a price: an attempt whose context is cancelable gets a
+// timed context of its own (five allocations). Set Config.AttemptTimeout
+// to NoAttemptTimeout to turn it off, for streaming responses or long
+// downloads, or when the caller's context deadline is the only bound
+// wanted.
+//
+// # Attempts
+//
+// The caller's request is never modified: each attempt sends a copy of it
+// (one allocation of about 320 bytes) whose context carries the attempt
+// (one more allocation): AttemptOf tells a RoundTripper in Config.Base
+// which attempt it sends, counting from 1, and Attempt.Context is that
+// context as the Transport made it, before any RoundTripper in Base added
+// to it. A tracing RoundTripper, such as reboundotel's, reads the attempt
+// number to set http.request.resend_count, and compares the spans of the
+// two contexts to learn whether an instrumentation between it and the
+// Transport (otelhttp) already started a span for the attempt.
 //
 // Config.Policy.AttemptTimeout keeps the meaning it has in rebound.Do: zero
 // adds no timeout (Config.AttemptTimeout's still applies), and a positive

@@ -110,20 +110,17 @@ func (t *Transport) attempt(ctx context.Context, c *roundTripCall) (*http.Respon
 
 // attemptRequest returns the request an attempt sends, and the function
 // that ends the attempt's own timeout context (nil when it has none). The
-// attempt sends first itself when it can, else one copy that carries
-// whatever differs: its timeout context, its replayed body, the generated
-// key.
+// attempt sends one copy of first that carries whatever differs: its
+// context (the attempt's number, see AttemptOf, and its timeout), its
+// replayed body, the generated key.
 func (t *Transport) attemptRequest(ctx context.Context, c *roundTripCall) (*http.Request, func(), error) {
 	first := c.first
-	areq := first
+	actx := ctx
 	var done func()
 	if t.timer != nil {
-		var actx context.Context
 		actx, done = t.timer.context(ctx) // ctx itself when its deadline comes first
-		if actx != first.Context() {
-			areq = first.WithContext(actx)
-		}
 	}
+	areq := first.WithContext(&attemptCtx{Context: actx, n: c.attempt})
 	if c.attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
 		body, err := first.GetBody()
 		if err != nil {
@@ -132,19 +129,9 @@ func (t *Transport) attemptRequest(ctx context.Context, c *roundTripCall) (*http
 			}
 			return nil, nil, rebound.Permanent(err)
 		}
-		if areq == first {
-			r := new(http.Request)
-			*r = *first
-			areq = r
-		}
 		areq.Body = body
 	}
 	if c.header != nil {
-		if areq == c.req {
-			r := new(http.Request)
-			*r = *c.req
-			areq = r
-		}
 		areq.Header = c.header
 	}
 	return areq, done, nil

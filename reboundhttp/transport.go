@@ -77,8 +77,9 @@ type Config struct {
 //     X-Idempotency-Key) header, or when the failure proves the request was
 //     not sent (connection refused, DNS failure) or not processed (429,
 //     503, 408).
-//   - The request is never modified; an attempt that needs a timeout
-//     context, a replayed body or a generated key sends a copy. Bodies are
+//   - The request is never modified; each attempt sends a copy, whose
+//     context carries the attempt (see AttemptOf) and its timeout, with
+//     the replayed body or the generated key when there is one. Bodies are
 //     replayed through GetBody; a body without GetBody is buffered up to
 //     MaxBufferedBody.
 //   - A response that is not returned is drained (at most 4 KiB) and closed,

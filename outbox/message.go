@@ -17,6 +17,7 @@ const (
 	MaxPayloadBytes      = 1 << 20
 	MaxHeaders           = 32
 	MaxHeaderBytes       = 8 << 10 // names and values together
+	MaxTraceStateBytes   = 512     // the W3C limit
 )
 
 // Message is what the program hands to the outbox.
@@ -37,6 +38,14 @@ type Message struct {
 	OrderingKey string
 	// NotBefore, when set, delays the first attempt.
 	NotBefore time.Time
+	// TraceParent and TraceState are the W3C trace context (the
+	// traceparent and tracestate header values) that the relay continues
+	// when it delivers the message, so that one trace runs from the
+	// transaction that enqueued it to the receiver. Enqueue fills them
+	// from its context's span when TraceParent is empty; set them to carry
+	// a trace context from elsewhere (an incoming request's headers).
+	TraceParent string
+	TraceState  string
 }
 
 // State is where a message is in its life.
@@ -122,6 +131,10 @@ func (m Message) Validate() error {
 		return &FieldError{"Payload", "at most " + strconv.Itoa(MaxPayloadBytes) + " bytes, got " + strconv.Itoa(len(m.Payload))}
 	case len(m.OrderingKey) > MaxOrderingKeyLength:
 		return &FieldError{"OrderingKey", "at most " + strconv.Itoa(MaxOrderingKeyLength) + " bytes"}
+	case m.TraceParent != "" && !validTraceParent(m.TraceParent):
+		return &FieldError{"TraceParent", "a W3C traceparent such as 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	case len(m.TraceState) > MaxTraceStateBytes || !printable(m.TraceState):
+		return &FieldError{"TraceState", "a W3C tracestate, printable ASCII, at most " + strconv.Itoa(MaxTraceStateBytes) + " bytes"}
 	case len(m.Headers) > MaxHeaders:
 		return &FieldError{"Headers", "at most " + strconv.Itoa(MaxHeaders) + " headers"}
 	}
@@ -212,3 +225,24 @@ var (
 	// ErrNotDead: replay and discard apply only to dead messages.
 	ErrNotDead = errors.New("outbox: message is not dead")
 )
+
+// validTraceParent reports whether s is a W3C traceparent of a version
+// this package reads: two hex digits of version (not ff), 32 of trace ID
+// and 16 of parent ID (neither all zeros), two of flags, lowercase, joined
+// by dashes. Later versions may append fields after a dash.
+func validTraceParent(s string) bool {
+	if len(s) < 55 || (len(s) > 55 && s[55] != '-') || s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	if s[:2] == "ff" || (s[:2] == "00" && len(s) != 55) {
+		return false
+	}
+	for _, f := range []string{s[:2], s[3:35], s[36:52], s[53:55]} {
+		for i := 0; i < len(f); i++ {
+			if c := f[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return s[3:35] != "00000000000000000000000000000000" && s[36:52] != "0000000000000000"
+}

@@ -455,6 +455,24 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 	})
 
+	t.Run("TraceContextIsKept", func(t *testing.T) {
+		h := newHarness(t)
+		const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		traced := msg("a", "")
+		traced.TraceParent, traced.TraceState = parent, "rojo=00f067aa0ba902b7"
+		ids := enqueue(t, h, traced, msg("a", ""))
+		got := claimIDs(t, h, time.Now().Add(time.Second), 10)
+		if d := got[ids[0]]; d.TraceParent != parent || d.TraceState != "rojo=00f067aa0ba902b7" {
+			t.Fatalf("traced message claimed with %q, %q", d.TraceParent, d.TraceState)
+		}
+		if d := got[ids[1]]; d.TraceParent != "" || d.TraceState != "" {
+			t.Fatalf("untraced message claimed with %q, %q", d.TraceParent, d.TraceState)
+		}
+		if r, err := h.Store.Get(ctx, ids[0]); err != nil || r.TraceParent != parent {
+			t.Fatalf("Get: %q, %v", r.TraceParent, err)
+		}
+	})
+
 	t.Run("InvalidMessagesAreRefused", func(t *testing.T) {
 		h := newHarness(t)
 		tx, _ := h.DB.BeginTx(ctx, nil)
@@ -465,6 +483,11 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 		if _, err := outbox.Enqueue(ctx, tx, outbox.Message{Destination: "a", Payload: make([]byte, outbox.MaxPayloadBytes+1)}); !errors.As(err, &fe) || fe.Field != "Payload" {
 			t.Fatalf("big payload: %v", err)
+		}
+		for _, tp := range []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"} {
+			if _, err := outbox.Enqueue(ctx, tx, outbox.Message{Destination: "a", TraceParent: tp}); !errors.As(err, &fe) || fe.Field != "TraceParent" {
+				t.Fatalf("traceparent %q: %v", tp, err)
+			}
 		}
 		if _, err := h.Store.Get(ctx, "missing"); !errors.Is(err, outbox.ErrNotFound) {
 			t.Fatalf("missing: %v", err)

@@ -23,6 +23,8 @@
 //	dead_reason     TEXT NOT NULL
 //	last_error      TEXT NOT NULL           at most MaxErrorBytes
 //	last_status     INTEGER NOT NULL
+//	trace_parent    TEXT NOT NULL           W3C trace context of the enqueue,
+//	trace_state     TEXT NOT NULL           '' when untraced (version 4)
 //	done            BOOLEAN                 generated: sent or dead
 //
 // with partial indexes for Claim (unfinished messages in enqueue order,

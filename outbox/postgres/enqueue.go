@@ -26,13 +26,13 @@ var (
 	_ Executor = (*pgx.Conn)(nil)
 )
 
-// insertManySQL inserts many messages in one statement: $1 to $7 are
+// insertManySQL inserts many messages in one statement: $1 to $9 are
 // arrays of InsertSQL's arguments, one element per message. The rows are
 // numbered so that seq follows the order of the messages.
-const insertManySQL = `INSERT INTO ` + Table + ` (id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status)
-SELECT m.id, m.destination, m.payload, m.headers, m.ordering_key, 1, 0, m.created_at, m.next_attempt_at, 0, 0, '', '', 0
-FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-	WITH ORDINALITY AS m(id, destination, payload, headers, ordering_key, created_at, next_attempt_at, n)
+const insertManySQL = `INSERT INTO ` + Table + ` (id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status, trace_parent, trace_state)
+SELECT m.id, m.destination, m.payload, m.headers, m.ordering_key, 1, 0, m.created_at, m.next_attempt_at, 0, 0, '', '', 0, m.trace_parent, m.trace_state
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])
+	WITH ORDINALITY AS m(id, destination, payload, headers, ordering_key, created_at, next_attempt_at, trace_parent, trace_state, n)
 ORDER BY m.n`
 
 // Enqueue adds messages to the outbox in one statement, in one round trip,
@@ -54,13 +54,15 @@ func Enqueue(ctx context.Context, tx Executor, msgs ...outbox.Message) ([]string
 	now := time.Now()
 	ids := make([]string, len(msgs))
 	cols := struct {
-		dest, key    []string
-		headers      []*string
-		payload      [][]byte
-		created, due []int64
+		dest, key     []string
+		parent, state []string
+		headers       []*string
+		payload       [][]byte
+		created, due  []int64
 	}{
 		dest: make([]string, len(msgs)), key: make([]string, len(msgs)), headers: make([]*string, len(msgs)),
 		payload: make([][]byte, len(msgs)), created: make([]int64, len(msgs)), due: make([]int64, len(msgs)),
+		parent: make([]string, len(msgs)), state: make([]string, len(msgs)),
 	}
 	var first []any // the arguments of a lone message's INSERT
 	for i := range msgs {
@@ -81,13 +83,14 @@ func Enqueue(ctx context.Context, tx Executor, msgs ...outbox.Message) ([]string
 			cols.headers[i] = &h
 		}
 		cols.created[i], cols.due[i] = args[5].(int64), args[6].(int64)
+		cols.parent[i], cols.state[i] = args[7].(string), args[8].(string)
 	}
 	var err error
 	if len(msgs) == 1 {
 		// One message: the plain INSERT, prepared once per connection.
 		_, err = tx.Exec(ctx, outboxsql.InsertSQL, first...)
 	} else {
-		_, err = tx.Exec(ctx, insertManySQL, ids, cols.dest, cols.payload, cols.headers, cols.key, cols.created, cols.due)
+		_, err = tx.Exec(ctx, insertManySQL, ids, cols.dest, cols.payload, cols.headers, cols.key, cols.created, cols.due, cols.parent, cols.state)
 	}
 	if err != nil {
 		var pg *pgconn.PgError

@@ -17,7 +17,7 @@ var migrationFiles embed.FS
 
 // SchemaVersion is the schema version this package's Migrate brings the
 // outbox to.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // VersionTable records the applied schema versions, next to the outbox
 // table.

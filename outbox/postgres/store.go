@@ -86,7 +86,7 @@ func planFresh(cfg *pgx.ConnConfig) pgx.QueryExecMode {
 }
 
 // columns are the columns of a Record, in scanRecord's order.
-const columns = `seq, id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status`
+const columns = `seq, id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status, trace_parent, trace_state`
 
 // claimSQL leases due messages in one statement. The subquery picks them,
 // oldest first, and locks them with SKIP LOCKED, so that concurrent
@@ -134,7 +134,7 @@ WHERE t.seq = ANY(ARRAY(
 	LIMIT (SELECT $3::int)
 	FOR UPDATE OF m SKIP LOCKED
 ))
-RETURNING t.seq, t.id, t.destination, t.payload, t.headers, t.ordering_key, t.state, t.attempt, t.created_at, t.next_attempt_at, t.lease_until, t.sent_at, t.dead_reason, t.last_error, t.last_status`
+RETURNING t.seq, t.id, t.destination, t.payload, t.headers, t.ordering_key, t.state, t.attempt, t.created_at, t.next_attempt_at, t.lease_until, t.sent_at, t.dead_reason, t.last_error, t.last_status, t.trace_parent, t.trace_state`
 
 // Claim implements outbox.Store in one statement. It returns the messages
 // in enqueue order. A limit below 1 claims nothing.
@@ -321,7 +321,7 @@ func scanRecord(row pgx.Row) (int64, outbox.Record, error) {
 		created, next, lease, sent int64
 	)
 	err := row.Scan(&seq, &r.ID, &r.Destination, &r.Payload, &headers, &r.OrderingKey, &state, &attempt,
-		&created, &next, &lease, &sent, &r.DeadReason, &r.LastError, &status)
+		&created, &next, &lease, &sent, &r.DeadReason, &r.LastError, &status, &r.TraceParent, &r.TraceState)
 	if err != nil {
 		return 0, outbox.Record{}, err
 	}

@@ -64,6 +64,8 @@
 //	dead_reason     TEXT NOT NULL
 //	last_error      TEXT NOT NULL       at most MaxErrorBytes
 //	last_status     INTEGER NOT NULL
+//	trace_parent    TEXT NOT NULL       W3C trace context of the enqueue,
+//	trace_state     TEXT NOT NULL       '' when untraced (version 3)
 //
 // with an index on seq over the unfinished messages (pending, delivering,
 // retrying) that claims walk, indexes on (state, next_attempt_at) and

@@ -16,7 +16,7 @@ var migrationFiles embed.FS
 
 // SchemaVersion is the schema version this package's Migrate brings the
 // outbox table to.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // VersionTable records the applied schema versions, next to Table.
 const VersionTable = Table + "_schema_version"

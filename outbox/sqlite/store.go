@@ -88,7 +88,7 @@ func (s *Store) lock(ctx context.Context) error {
 func (s *Store) unlock() { <-s.write }
 
 // columns are the columns of a record, in the order scanRecord reads them.
-const columns = `seq, id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status`
+const columns = `seq, id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status, trace_parent, trace_state`
 
 // claimSQL is Claim's statement for n skipped destinations: ?1 is the new
 // lease_until, ?2 now, ?3 the limit, ?4… the destinations skipped.
@@ -299,7 +299,7 @@ func scanRecord(sc interface{ Scan(...any) error }) (int64, outbox.Record, error
 		headers                    sql.NullString
 	)
 	err := sc.Scan(&seq, &r.ID, &r.Destination, &r.Payload, &headers, &r.OrderingKey, &state, &r.Attempt,
-		&created, &next, &lease, &sent, &r.DeadReason, &r.LastError, &r.LastStatus)
+		&created, &next, &lease, &sent, &r.DeadReason, &r.LastError, &r.LastStatus, &r.TraceParent, &r.TraceState)
 	if err != nil {
 		return 0, outbox.Record{}, err
 	}

@@ -30,6 +30,7 @@ import (
 //	lease_until     integer, 0 when not leased
 //	sent_at         integer, 0 until sent
 //	dead_reason     text, last_error text, last_status integer
+//	trace_parent    text, trace_state text: W3C trace context, '' if none
 const Table = "rebound_outbox"
 
 // The values of the state column: outbox.State's.
@@ -43,8 +44,8 @@ const (
 
 // InsertSQL is the statement Enqueue runs per message; stores for other
 // transaction types run the same statement with InsertArgs.
-const InsertSQL = `INSERT INTO ` + Table + ` (id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status)
-VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, 0, 0, '', '', 0)`
+const InsertSQL = `INSERT INTO ` + Table + ` (id, destination, payload, headers, ordering_key, state, attempt, created_at, next_attempt_at, lease_until, sent_at, dead_reason, last_error, last_status, trace_parent, trace_state)
+VALUES ($1, $2, $3, $4, $5, 1, 0, $6, $7, 0, 0, '', '', 0, $8, $9)`
 
 // Message has the fields of outbox.Message: convert one to the other.
 type Message struct {
@@ -54,6 +55,8 @@ type Message struct {
 	Headers     map[string]string
 	OrderingKey string
 	NotBefore   time.Time
+	TraceParent string
+	TraceState  string
 }
 
 // InsertArgs returns the arguments of InsertSQL for m, enqueued at now.
@@ -76,5 +79,5 @@ func InsertArgs(m Message, now time.Time) ([]any, error) {
 	if payload == nil {
 		payload = []byte{}
 	}
-	return []any{m.ID, m.Destination, payload, headers, m.OrderingKey, now.UnixNano(), due.UnixNano()}, nil
+	return []any{m.ID, m.Destination, payload, headers, m.OrderingKey, now.UnixNano(), due.UnixNano(), m.TraceParent, m.TraceState}, nil
 }

@@ -1,0 +1,9 @@
+-- The W3C trace context of the transaction that enqueued each message
+-- (traceparent and tracestate header values), which the relay continues
+-- when it delivers: one trace from the business transaction to the
+-- receiver. '' when the enqueue was not traced. Adding a column with a
+-- constant default changes no row (PostgreSQL 11 and later): existing
+-- messages read as untraced.
+ALTER TABLE rebound_outbox
+	ADD COLUMN IF NOT EXISTS trace_parent TEXT NOT NULL DEFAULT '',
+	ADD COLUMN IF NOT EXISTS trace_state TEXT NOT NULL DEFAULT '';

@@ -1,6 +1,9 @@
 package reboundhttp
 
-import "context"
+import (
+	"context"
+	"net/http"
+)
 
 // Attempt describes one attempt of a request sent through a Transport. The
 // Transport puts it in the context of each attempt's request; the base
@@ -36,10 +39,17 @@ func AttemptOf(ctx context.Context) (Attempt, bool) {
 
 type attemptKey struct{}
 
+// attemptRequest is an attempt's copy of the request and its context,
+// allocated together.
+type attemptRequest struct {
+	req http.Request
+	ctx attemptCtx
+}
+
 // attemptCtx is an attempt's context: its parent with the attempt's number.
-// It is a context.WithValue of its own kind, so that an attempt costs one
-// allocation for it (a WithValue would box the number too). Everything
-// else is the parent's: the context package finds the parent's
+// It is a context.WithValue of its own kind, allocated with the attempt's
+// copy of the request (attemptRequest), so that an attempt costs one
+// allocation for both. Everything else is the parent's: the context package finds the parent's
 // cancelation through Value and derives children without a goroutine.
 type attemptCtx struct {
 	context.Context

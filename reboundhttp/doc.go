@@ -75,8 +75,8 @@
 // # Attempts
 //
 // The caller's request is never modified: each attempt sends a copy of it
-// (one allocation of about 320 bytes) whose context carries the attempt
-// (one more allocation): AttemptOf tells a RoundTripper in Config.Base
+// whose context carries the attempt (one allocation of about 350 bytes for
+// both): AttemptOf tells a RoundTripper in Config.Base
 // which attempt it sends, counting from 1, and Attempt.Context is that
 // context as the Transport made it, before any RoundTripper in Base added
 // to it. A tracing RoundTripper, such as reboundotel's, reads the attempt

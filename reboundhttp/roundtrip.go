@@ -120,7 +120,12 @@ func (t *Transport) attemptRequest(ctx context.Context, c *roundTripCall) (*http
 	if t.timer != nil {
 		actx, done = t.timer.context(ctx) // ctx itself when its deadline comes first
 	}
-	areq := first.WithContext(&attemptCtx{Context: actx, n: c.attempt})
+	// The copy and the attempt's context are one allocation: WithContext,
+	// inlined, makes its copy on the stack.
+	ar := new(attemptRequest)
+	ar.ctx = attemptCtx{Context: actx, n: c.attempt}
+	ar.req = *first.WithContext(&ar.ctx)
+	areq := &ar.req
 	if c.attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
 		body, err := first.GetBody()
 		if err != nil {

@@ -140,3 +140,23 @@ func attr(kvs []attribute.KeyValue, key string) (attribute.Value, bool) {
 	}
 	return attribute.Value{}, false
 }
+
+// pointSets returns the attribute sets of m's data points.
+func pointSets(m metricdata.Metrics) []attribute.Set {
+	var out []attribute.Set
+	switch d := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		for _, p := range d.DataPoints {
+			out = append(out, p.Attributes)
+		}
+	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			out = append(out, p.Attributes)
+		}
+	case metricdata.Histogram[float64]:
+		for _, p := range d.DataPoints {
+			out = append(out, p.Attributes)
+		}
+	}
+	return out
+}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // run is the relay's goroutine: ctx ends when Stop is called, deliverCtx
@@ -30,7 +32,7 @@ func (r *Relay) run(ctx, deliverCtx context.Context) {
 	// The lease keeper outlives the workers: deliveries still running
 	// after Stop are renewed until they end.
 	defer r.startLeaseKeeper(deliverCtx)()
-	p := &pipeline{queue: make(chan Delivery, r.cfg.BatchSize), freed: make(chan struct{}, 1)}
+	p := &pipeline{queue: make(chan claimed, r.cfg.BatchSize), freed: make(chan struct{}, 1)}
 	var workers sync.WaitGroup
 	defer workers.Wait() // deliveries finish (or are canceled by Stop)
 	defer close(p.queue)
@@ -50,7 +52,7 @@ func (r *Relay) run(ctx, deliverCtx context.Context) {
 // messages claimed and not yet finished, queued or in flight; freed is
 // signalled when one finishes.
 type pipeline struct {
-	queue chan Delivery
+	queue chan claimed
 	held  atomic.Int64
 	freed chan struct{}
 }
@@ -95,11 +97,12 @@ func (r *Relay) startLeaseKeeper(deliverCtx context.Context) (stop func()) {
 // work is a worker: it delivers the queued messages until the queue
 // closes, and gives back those claimed ahead once the relay is stopping.
 func (r *Relay) work(ctx, deliverCtx context.Context, p *pipeline) {
-	for d := range p.queue {
+	for c := range p.queue {
+		d := c.d
 		if ctx.Err() != nil {
 			r.giveBack(deliverCtx, d) // claimed ahead, not started: stopping
 		} else if d, ok := r.renewIfOld(deliverCtx, d); ok {
-			r.deliver(deliverCtx, d)
+			r.deliver(deliverCtx, d, c.claim)
 		}
 		p.held.Add(-1)
 		if d.OrderingKey != "" {
@@ -150,7 +153,7 @@ func (r *Relay) claimLoop(ctx context.Context, p *pipeline, wake <-chan struct{}
 func (r *Relay) claim(ctx context.Context, p *pipeline, n int) (found int, skipping bool) {
 	now := time.Now()
 	skip := r.skipped(now)
-	claimed, err := r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, skip)
+	ds, err := r.cfg.Store.Claim(ctx, now, r.cfg.Lease, n, skip)
 	r.retryClaimed(now) // even if the claim failed: no hurry to retry it
 	switch {
 	case err == nil:
@@ -158,11 +161,22 @@ func (r *Relay) claim(ctx context.Context, p *pipeline, n int) (found int, skipp
 	case ctx.Err() == nil:
 		r.cfg.Logger.Warn("outbox: claiming messages failed", "error", err.Error())
 	}
-	p.held.Add(int64(len(claimed)))
-	for _, d := range claimed {
-		p.queue <- d
+	var sc trace.SpanContext
+	if len(ds) > 0 {
+		sc = r.claimSpan(ctx, now, time.Now(), len(ds))
 	}
-	return len(claimed), len(skip) > 0
+	p.held.Add(int64(len(ds)))
+	for _, d := range ds {
+		p.queue <- claimed{d, sc}
+	}
+	return len(ds), len(skip) > 0
+}
+
+// claimed is a claimed message on its way to a worker, with the span
+// context of its claim for its delivery span to link to.
+type claimed struct {
+	d     Delivery
+	claim trace.SpanContext
 }
 
 // signal wakes whoever waits on c, unless it is already signalled.

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rebound-go/rebound"
 )
 
 // deliver runs one attempt and records its outcome.
-func (r *Relay) deliver(ctx context.Context, d Delivery) {
+func (r *Relay) deliver(ctx context.Context, d Delivery, claim trace.SpanContext) {
 	bg := context.WithoutCancel(ctx)
 	done, ok := r.admit(bg, d)
 	if !ok {
@@ -38,13 +41,18 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 
 	// The lease keeper renews the lease while the delivery runs; losing
 	// it cancels the delivery.
-	dctx, end := r.leases.start(ctx, d)
+	sctx, span := r.deliverySpan(ctx, d, claim)
+	dctx, end := r.leases.start(sctx, d)
 	start := time.Now()
 	err := r.cfg.Sender.Send(dctx, d)
 	lost := context.Cause(dctx)
 	end()
 	dur := time.Since(start)
 
+	if errors.Is(lost, ErrStale) || (err != nil && ctx.Err() != nil) {
+		span.SetAttributes(attribute.String("rebound.outbox.outcome", "released"))
+		span.End()
+	}
 	if errors.Is(lost, ErrStale) {
 		r.cfg.Logger.Warn("outbox: lease lost during delivery; another relay owns the message", "id", d.ID, "attempt", d.Attempt)
 		if done != nil {
@@ -79,6 +87,7 @@ func (r *Relay) deliver(ctx context.Context, d Delivery) {
 		draw = r.cfg.Rand()
 	}
 	v := decide(d, err, cl, *lim, r.cfg.MaxRetryAfter, draw, now)
+	endDelivery(span, err, cl.Class, v)
 	switch {
 	case v.state == Sent && r.completer != nil:
 		r.completer.add(d, now) // recorded, and observed, with a batch

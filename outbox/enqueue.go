@@ -22,9 +22,11 @@ type Execer interface {
 // change they announce. It returns the messages' IDs (generated where
 // empty), or the first invalid field, in which case nothing is written.
 // Before the store's Migrate has created the table, it returns an error
-// wrapping ErrNoTable that says so.
+// wrapping ErrNoTable that says so. A message without a TraceParent of
+// its own keeps the trace context of ctx's span, if any (TraceContext).
 func Enqueue(ctx context.Context, tx Execer, msgs ...Message) ([]string, error) {
 	now := time.Now()
+	msgs = traced(ctx, msgs)
 	args := make([][]any, len(msgs))
 	ids := make([]string, len(msgs))
 	for i := range msgs {

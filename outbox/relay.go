@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/internal/startstop"
 )
@@ -97,6 +99,12 @@ type RelayConfig struct {
 	// doc). It is meant for metrics and alerts: the relay logs retries and
 	// dead messages itself, so a rebound.SlogObserver here logs them twice.
 	Observer rebound.Observer
+	// TracerProvider makes the relay's spans: a span per claim that leased
+	// messages, and a PRODUCER span per delivery attempt that continues
+	// the trace its message was enqueued in (see Message.TraceParent).
+	// Default otel.GetTracerProvider(), which does nothing until the
+	// program installs one.
+	TracerProvider trace.TracerProvider
 	// Logger receives relay problems. Default slog.Default().
 	Logger *slog.Logger
 	// Rand draws jitter. Default math/rand/v2.Float64.
@@ -125,6 +133,7 @@ type Relay struct {
 	leases    *leaseKeeper         // set by run, before the workers start
 	kick      chan struct{}        // a message may have become due
 	nextRetry atomic.Int64         // Unix nanoseconds of the earliest retry scheduled, 0 for none
+	tracer    trace.Tracer
 }
 
 // LastPoll returns when the relay last claimed successfully (whether or not
@@ -206,6 +215,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		kick:          make(chan struct{}, 1),
 		limits:        buildLimits(&cfg),
 		defaults:      limits{maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff},
+		tracer:        tracerOf(cfg.TracerProvider),
 	}, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
 	"github.com/rebound-go/rebound/webhook"
@@ -135,6 +137,7 @@ func (s *WebhookSender) Send(ctx context.Context, d Delivery) error {
 		req.Header.Set(webhook.HeaderSignature, webhook.Sign(dest.keys, d.ID, now, d.Payload))
 	}
 	req.Header.Set(webhook.HeaderAttempt, strconv.Itoa(d.Attempt))
+	injectTrace(ctx, propagation.HeaderCarrier(req.Header)) // the delivery span's traceparent
 	resp, err := s.client.Do(req)
 	if err != nil {
 		var ae *webhook.AddressError

@@ -47,11 +47,15 @@ ORDER BY m.n`
 // With a pool or a connection, outside any transaction, the statement
 // commits at once on its own, all the messages or none: for a producer
 // with no business transaction, such as an API that only enqueues.
+//
+// A message without a TraceParent of its own keeps the trace context of
+// ctx's span, if any (outbox.TraceContext).
 func Enqueue(ctx context.Context, tx Executor, msgs ...outbox.Message) ([]string, error) {
 	if len(msgs) == 0 {
 		return []string{}, nil
 	}
 	now := time.Now()
+	traceParent, traceState := outbox.TraceContext(ctx)
 	ids := make([]string, len(msgs))
 	cols := struct {
 		dest, key     []string
@@ -69,6 +73,9 @@ func Enqueue(ctx context.Context, tx Executor, msgs ...outbox.Message) ([]string
 		m := msgs[i]
 		if m.ID == "" {
 			m.ID = outbox.NewID(now)
+		}
+		if m.TraceParent == "" {
+			m.TraceParent, m.TraceState = traceParent, traceState
 		}
 		if err := m.Validate(); err != nil {
 			return nil, err

@@ -23,6 +23,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestTraceRunsFromEnqueueToReceiverAcrossARelayRestart(t *testing.T) {
+	testURL(t)
+	outboxtest.RunTracing(t, func(t *testing.T) outboxtest.Harness {
+		e := newEnv(t, nil)
+		return outboxtest.Harness{Store: e.store, DB: e.db}
+	})
+}
+
 func TestMigrateTwiceRecordsOneVersion(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()

@@ -44,6 +44,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestTraceRunsFromEnqueueToReceiverAcrossARelayRestart(t *testing.T) {
+	outboxtest.RunTracing(t, func(t *testing.T) outboxtest.Harness {
+		db := openDB(t)
+		return outboxtest.Harness{Store: newStore(t, db), DB: db}
+	})
+}
+
 func enqueue(t testing.TB, db *sql.DB, msgs ...outbox.Message) []string {
 	t.Helper()
 	ctx := context.Background()

@@ -227,6 +227,7 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	m.TraceParent, m.TraceState = requestTrace(r)
 	// A request with an Idempotency-Key and no ID gets an ID derived from
 	// the caller and the key. The middleware answers retries from its
 	// record; the derived ID covers what the record cannot: a relay that
@@ -262,6 +263,17 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/messages/"+ids[0])
 	writeJSON(w, http.StatusAccepted, EnqueueResponse{ID: ids[0], Destination: m.Destination, State: outbox.Pending.String()})
+}
+
+// requestTrace is the trace context a message enqueued by r continues:
+// that of the request's span when the daemon traces its requests, else
+// the W3C traceparent and tracestate headers r carries; an invalid
+// traceparent is ignored, as the W3C recommendation says.
+func requestTrace(r *http.Request) (traceparent, tracestate string) {
+	if p, s := outbox.TraceContext(r.Context()); p != "" {
+		return p, s
+	}
+	return outbox.TraceContext(outbox.WithTraceContext(r.Context(), r.Header.Get("traceparent"), r.Header.Get("tracestate")))
 }
 
 // message turns an enqueue request into a message; it answers the request

@@ -204,3 +204,46 @@ func TestCheckRefusesBeforeStoring(t *testing.T) {
 		t.Fatalf("%d messages stored, want 1", stored)
 	}
 }
+
+// A POST with a W3C traceparent stores it with the message, for the
+// relay's delivery to continue; an invalid one is ignored, not refused.
+func TestEnqueueTakesTheCallersTraceContext(t *testing.T) {
+	var got []outbox.Message
+	be, err := daemon.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	h, err := api.New(api.Config{
+		Store: be.Outbox,
+		Enqueue: func(ctx context.Context, msgs []outbox.Message) ([]string, error) {
+			got = append(got, msgs...)
+			return []string{"id"}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, c := range []struct{ traceparent, tracestate, wantParent, wantState string }{
+		{parent, "rojo=00f067aa0ba902b7", parent, "rojo=00f067aa0ba902b7"},
+		{"", "", "", ""},
+		{"00-not-a-trace-01", "rojo=1", "", ""},
+	} {
+		got = nil
+		req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(`{"destination":"d","payload":1}`))
+		req.Header.Set("Content-Type", "application/json")
+		if c.traceparent != "" {
+			req.Header.Set("traceparent", c.traceparent)
+			req.Header.Set("tracestate", c.tracestate)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusAccepted || len(got) != 1 {
+			t.Fatalf("traceparent %q: %d %s", c.traceparent, w.Code, w.Body)
+		}
+		if got[0].TraceParent != c.wantParent || got[0].TraceState != c.wantState {
+			t.Errorf("traceparent %q: stored %q, %q; want %q, %q", c.traceparent, got[0].TraceParent, got[0].TraceState, c.wantParent, c.wantState)
+		}
+	}
+}

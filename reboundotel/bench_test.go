@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/rebound-go/rebound"
@@ -44,5 +45,34 @@ func BenchmarkNoopObserver(b *testing.B) {
 		for b.Loop() {
 			_, _ = rebound.Do(ctx, p, ok)
 		}
+	})
+}
+
+// BenchmarkObserve: one event through the Observer alone, over no-op
+// providers (noop) and over SDK metrics (sdk-metrics, no recording span).
+func BenchmarkObserve(b *testing.B) {
+	ctx := context.Background()
+	ev := rebound.Event{Kind: rebound.CallFinished, Result: rebound.ResultSuccess, Attempt: 1, Endpoint: "api/v1/user"}
+	run := func(b *testing.B, o rebound.Observer) {
+		o.Observe(ctx, ev)
+		b.ReportAllocs()
+		for b.Loop() {
+			o.Observe(ctx, ev)
+		}
+	}
+	b.Run("noop", func(b *testing.B) {
+		o, err := reboundotel.New(reboundotel.Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, o)
+	})
+	b.Run("sdk-metrics", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		o, err := reboundotel.New(reboundotel.Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: mp})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, o)
 	})
 }

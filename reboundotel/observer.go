@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rebound-go/rebound"
@@ -63,6 +64,9 @@ type Observer struct {
 
 	limit  int
 	logger *slog.Logger
+	// noMetrics: the MeterProvider is the no-op one, so measurements are
+	// skipped before the endpoint is even looked up.
+	noMetrics bool
 
 	endpoints atomic.Pointer[map[string]*endpoint] // at most limit entries; copied on write under mu
 	mu        sync.Mutex
@@ -103,6 +107,10 @@ func New(cfg Config) (*Observer, error) {
 	}
 	m := cfg.MeterProvider.Meter(ScopeName)
 	o := &Observer{tracer: cfg.tracer(), limit: cfg.MaxEndpoints, logger: cfg.Logger}
+	switch cfg.MeterProvider.(type) {
+	case metricnoop.MeterProvider, *metricnoop.MeterProvider:
+		o.noMetrics = true
+	}
 	var errs [10]error
 	o.retries, errs[0] = m.Int64Counter("http.request.retries", metric.WithUnit("{retry}"),
 		metric.WithDescription("Retries (attempts after the first), counted when their call ends; status is the call's final outcome: succeeded or failed."))
@@ -222,6 +230,16 @@ func (o *Observer) startAtZero(ep *endpoint) {
 
 // Observe implements rebound.Observer.
 func (o *Observer) Observe(ctx context.Context, e rebound.Event) {
+	if !o.noMetrics {
+		o.measure(ctx, &e)
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		spanEvent(ctx, span, &e)
+	}
+}
+
+// measure records e in the metrics.
+func (o *Observer) measure(ctx context.Context, e *rebound.Event) {
 	ep := o.endpoint(e.Endpoint)
 	switch e.Kind {
 	case rebound.AttemptFinished:
@@ -235,7 +253,7 @@ func (o *Observer) Observe(ctx context.Context, e rebound.Event) {
 		o.retryWait.Record(ctx, e.Wait.Seconds(), ep.plainRecord...)
 	case rebound.CallFinished:
 		if e.Result < rebound.ResultSuccess || e.Result > rebound.ResultRetrying {
-			break
+			return
 		}
 		o.calls.Add(ctx, 1, ep.calls[e.Result]...)
 		o.callDur.Record(ctx, e.Elapsed.Seconds(), ep.callDur[e.Result]...)
@@ -262,13 +280,10 @@ func (o *Observer) Observe(ctx context.Context, e rebound.Event) {
 			o.transitions.Add(ctx, 1, ep.transitions[e.To]...)
 		}
 	}
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		spanEvent(ctx, span, e)
-	}
 }
 
 // spanEvent records e on span, which is recording.
-func spanEvent(ctx context.Context, span trace.Span, e rebound.Event) {
+func spanEvent(ctx context.Context, span trace.Span, e *rebound.Event) {
 	switch e.Kind {
 	case rebound.RetryScheduled:
 		span.AddEvent(EventRetry, trace.WithAttributes(

@@ -43,6 +43,17 @@
 //     loopback.
 //   - BenchmarkHTTP503Memory: every 5th response is a 503, retried at once.
 //
+// The OpenTelemetry benchmarks (otel_test.go) measure reboundotel:
+//
+//   - BenchmarkOtelNoop: rebound.Do of a function that succeeds, with no
+//     observer, with an observer that does nothing, and with reboundotel's
+//     Observer over the no-op providers.
+//   - BenchmarkOtelHTTPGet: a successful GET over the in-memory server with
+//     the OpenTelemetry SDK (spans exported to memory, metrics to a manual
+//     reader): otelhttp alone, reboundhttp with reboundotel's transport and
+//     observer, and both, against net/http and reboundhttp with no
+//     telemetry. TestOtelSameSemantics checks the spans each one makes.
+//
 // TestHTTPSameSemantics checks that each 503-benchmark configuration retries
 // a 503 without waiting and ends with the 200, and makes 3 attempts when
 // every response is a 503.

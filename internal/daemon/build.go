@@ -8,6 +8,9 @@ import (
 	"net/http/pprof"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -40,8 +43,9 @@ type relayd struct {
 	// storeObs receives the events of the wait for the store: metrics,
 	// logs and ready.
 	storeObs rebound.Observer
-	handler  http.Handler // the API, the status page, /metrics, /livez, /readyz
-	pprof    http.Handler // nil unless cfg.Pprof is set
+	handler  http.Handler             // the API, the status page, /metrics, /livez, /readyz
+	pprof    http.Handler             // nil unless cfg.Pprof is set
+	tracer   *sdktrace.TracerProvider // nil unless the OTEL_* variables turn tracing on
 }
 
 // build wires the relay from cfg and validates everything it can without
@@ -63,8 +67,16 @@ func build(ctx context.Context, cfg *config.Config, opts Options) (*relayd, erro
 		return nil, &config.Error{Key: "listen", Want: "want a loopback address when no tokens are configured (auth.tokens_file, REBOUND_ADMIN_TOKENS): the API would be open to anyone, got " + cfg.Listen}
 	}
 	d.tokens = tokens
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if d.tracer, err = newTracing(ctx, getenv); err != nil {
+		return nil, err
+	}
 	kind, addr, _ := cfg.Store()
 	if d.be, err = Open(ctx, kind, addr); err != nil {
+		shutdownTracing(d.tracer)
 		return nil, err
 	}
 	if err := d.wire(); err != nil {
@@ -103,7 +115,11 @@ func (d *relayd) wire() error {
 	}
 
 	activity := statuspage.NewActivity()
-	d.relay, err = outbox.NewRelay(relayConfig(cfg, d.be.Outbox, rt, breakers, rebound.Observers(metrics, activity), log))
+	var tp trace.TracerProvider
+	if d.tracer != nil {
+		tp = d.tracer
+	}
+	d.relay, err = outbox.NewRelay(relayConfig(cfg, d.be.Outbox, rt, breakers, rebound.Observers(metrics, activity), log, tp))
 	if err != nil {
 		return err
 	}
@@ -139,6 +155,9 @@ func (d *relayd) wire() error {
 	page, err := statusPage(cfg, d.be, breakers, activity, d.tokens, log)
 	if err != nil {
 		return err
+	}
+	if d.tracer != nil {
+		apiHandler = traceAPI(apiHandler, d.tracer)
 	}
 	d.handler = d.routes(apiHandler, page, reg)
 	if cfg.Pprof != "" {
@@ -231,4 +250,5 @@ func (d *relayd) close() {
 		b.close()
 	}
 	d.be.Close()
+	shutdownTracing(d.tracer)
 }

@@ -33,6 +33,9 @@ import (
 	"net/netip"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/internal/auth"
 	"github.com/rebound-go/rebound/internal/config"
@@ -52,7 +55,8 @@ const ShutdownTimeout = 20 * time.Second
 // Options are what Run needs besides the configuration.
 type Options struct {
 	Logger *slog.Logger
-	// Getenv reads REBOUND_ADMIN_TOKENS and REBOUND_READ_TOKENS. Default:
+	// Getenv reads REBOUND_ADMIN_TOKENS and REBOUND_READ_TOKENS, and the
+	// OTEL_* variables that turn tracing on (see tracing.go). Default:
 	// none are read.
 	Getenv func(string) string
 	// Serving, when set, receives the API address as soon as it listens,
@@ -79,7 +83,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	return d.serve(ctx)
 }
 
-func relayConfig(cfg *config.Config, store outbox.Store, sender outbox.Sender, breakers *rebound.Breakers, obs rebound.Observer, log *slog.Logger) outbox.RelayConfig {
+func relayConfig(cfg *config.Config, store outbox.Store, sender outbox.Sender, breakers *rebound.Breakers, obs rebound.Observer, log *slog.Logger, tp trace.TracerProvider) outbox.RelayConfig {
 	r := cfg.Relay
 	rc := outbox.RelayConfig{
 		Store:         store,
@@ -94,6 +98,11 @@ func relayConfig(cfg *config.Config, store outbox.Store, sender outbox.Sender, b
 		Breakers:      breakers,
 		Observer:      obs,
 		Logger:        log,
+	}
+	if tp != nil {
+		rc.TracerProvider = tp
+	} else {
+		rc.TracerProvider = noop.NewTracerProvider() // not the process's global one
 	}
 	if r.Backoff != (config.Backoff{}) {
 		rc.Backoff = backoff(r.Backoff, outbox.DefaultBackoff)

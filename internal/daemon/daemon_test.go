@@ -55,6 +55,17 @@ type running struct {
 // given (listen, db and a fast poll are filled in) and the two tokens.
 func start(t *testing.T, yaml string, tokens bool) *running {
 	t.Helper()
+	env := map[string]string{}
+	if tokens {
+		env["REBOUND_ADMIN_TOKENS"] = adminToken
+		env["REBOUND_READ_TOKENS"] = readToken
+	}
+	return startEnv(t, yaml, env)
+}
+
+// startEnv runs the daemon as start does, its Getenv reading env.
+func startEnv(t *testing.T, yaml string, env map[string]string) *running {
+	t.Helper()
 	cfg, err := config.Parse("test.yaml", strings.NewReader(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -66,11 +77,6 @@ func start(t *testing.T, yaml string, tokens bool) *running {
 	cfg.Relay.PollInterval = config.Duration(20 * time.Millisecond)
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)
-	}
-	env := map[string]string{}
-	if tokens {
-		env["REBOUND_ADMIN_TOKENS"] = adminToken
-		env["REBOUND_READ_TOKENS"] = readToken
 	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -207,7 +207,7 @@ func (s *Sender) Send(ctx context.Context, d outbox.Delivery) error {
 		err.Destination = d.Destination
 		return err
 	}
-	dc, perr := pc.ch.PublishWithDeferredConfirmWithContext(ctx, dest.Exchange, dest.RoutingKey, true, false, publishing(d))
+	dc, perr := pc.ch.PublishWithDeferredConfirmWithContext(ctx, dest.Exchange, dest.RoutingKey, true, false, publishing(ctx, d))
 	if perr != nil {
 		s.discard(pc)
 		return s.closedOr(pc, &Error{Destination: d.Destination, Op: "publish", class: causeClass(perr), Err: perr})
@@ -284,8 +284,9 @@ func returned(dest Destination, r amqp.Return) error {
 	return fmt.Errorf("%w: exchange %q, routing key %q (%s)", cause, dest.Exchange, dest.RoutingKey, r.ReplyText)
 }
 
-// publishing builds the AMQP message of d.
-func publishing(d outbox.Delivery) amqp.Publishing {
+// publishing builds the AMQP message of d, with the W3C trace context of
+// ctx's span (the relay's delivery span) as traceparent and tracestate.
+func publishing(ctx context.Context, d outbox.Delivery) amqp.Publishing {
 	p := amqp.Publishing{
 		Headers:      make(amqp.Table, len(d.Headers)+3),
 		DeliveryMode: amqp.Persistent,
@@ -303,6 +304,12 @@ func publishing(d outbox.Delivery) amqp.Publishing {
 	p.Headers[HeaderMessageID] = d.ID
 	p.Headers[HeaderAttempt] = int32(d.Attempt)
 	p.Headers[HeaderDestination] = d.Destination
+	if tp, ts := outbox.TraceContext(ctx); tp != "" {
+		p.Headers["traceparent"] = tp
+		if ts != "" {
+			p.Headers["tracestate"] = ts
+		}
+	}
 	return p
 }
 

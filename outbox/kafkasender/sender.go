@@ -162,7 +162,7 @@ func (s *Sender) Send(ctx context.Context, d outbox.Delivery) error {
 	if s.closed.Load() {
 		return &Error{Destination: d.Destination, Topic: dest.Topic, Op: "produce", Err: errClosed, class: rebound.Classification{Class: rebound.Connection, Retryable: true}}
 	}
-	rec := record(dest.Topic, d)
+	rec := record(ctx, dest.Topic, d)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	// The client answers a record only once it knows whether it was
@@ -188,8 +188,10 @@ func (s *Sender) Send(ctx context.Context, d outbox.Delivery) error {
 	return nil
 }
 
-// record builds the Kafka record of d.
-func record(topic string, d outbox.Delivery) *kgo.Record {
+// record builds the Kafka record of d, with the W3C trace context of
+// ctx's span (the relay's delivery span) as traceparent and tracestate
+// headers.
+func record(ctx context.Context, topic string, d outbox.Delivery) *kgo.Record {
 	rec := &kgo.Record{Topic: topic, Value: d.Payload}
 	if d.OrderingKey != "" {
 		rec.Key = []byte(d.OrderingKey)
@@ -215,6 +217,12 @@ func record(topic string, d outbox.Delivery) *kgo.Record {
 		kgo.RecordHeader{Key: HeaderAttempt, Value: []byte(strconv.Itoa(d.Attempt))},
 		kgo.RecordHeader{Key: HeaderDestination, Value: []byte(d.Destination)},
 	)
+	if tp, ts := outbox.TraceContext(ctx); tp != "" {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "traceparent", Value: []byte(tp)})
+		if ts != "" {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "tracestate", Value: []byte(ts)})
+		}
+	}
 	return rec
 }
 

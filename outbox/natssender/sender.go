@@ -168,6 +168,12 @@ func (s *Sender) Send(ctx context.Context, d outbox.Delivery) error {
 	m.Header.Set(HeaderMessageID, d.ID)
 	m.Header.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
 	m.Header.Set(HeaderDestination, d.Destination)
+	if tp, ts := outbox.TraceContext(ctx); tp != "" { // the delivery span's W3C trace context
+		m.Header.Set("traceparent", tp)
+		if ts != "" {
+			m.Header.Set("tracestate", ts)
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

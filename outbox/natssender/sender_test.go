@@ -51,8 +51,10 @@ func TestSendPublishesOnceWithHeaders(t *testing.T) {
 	d := delivery("01J-msg-1", "orders", "", []byte(`{"n":1}`))
 	d.Headers["X-Tenant"] = "acme"
 	d.Attempt = 3
+	// The relay's delivery span: its W3C trace context goes with the message.
+	ctx := outbox.WithTraceContext(context.Background(), traceParent, "rojo=1")
 	for range 3 { // a redelivery, twice: the stream keeps one
-		if err := s.Send(context.Background(), d); err != nil {
+		if err := s.Send(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,6 +66,7 @@ func TestSendPublishesOnceWithHeaders(t *testing.T) {
 	want := map[string]string{
 		"Nats-Msg-Id": "01J-msg-1", "Rebound-Message-Id": "01J-msg-1", "Rebound-Attempt": "3",
 		"Rebound-Destination": "orders", "Content-Type": "application/json", "X-Tenant": "acme",
+		"traceparent": traceParent, "tracestate": "rojo=1",
 	}
 	for k, v := range want {
 		if got := m.Header.Get(k); got != v {
@@ -264,3 +267,6 @@ func TestCheckRefusesWhatCannotBePublished(t *testing.T) {
 		}
 	}
 }
+
+// traceParent is a W3C traceparent, as the relay's delivery span has.
+const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

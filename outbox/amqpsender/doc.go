@@ -30,7 +30,8 @@
 // ID, Timestamp, ContentType from its Content-Type header (unset when it
 // has none: AMQP has no default), and a header table holding its other
 // headers (strings) and Rebound-Message-Id, Rebound-Attempt (an int32)
-// and Rebound-Destination. Send returns nil only once the broker has
+// and Rebound-Destination, and the relay's delivery span's W3C
+// traceparent and tracestate when it traces. Send returns nil only once the broker has
 // confirmed the publish (basic.ack) and not returned it: for a durable
 // queue, RabbitMQ confirms once the message is written to disk, and for a
 // quorum queue once a majority of its replicas has it.

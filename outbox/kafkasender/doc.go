@@ -18,7 +18,9 @@
 // key the key (none for a message without one), and as headers
 // Rebound-Message-Id, Rebound-Attempt and Rebound-Destination, then the
 // message's own headers (a Content-Type in any case is written
-// "Content-Type"; one named like the sender's own is dropped). Send returns once every in-sync replica has the record
+// "Content-Type"; one named like the sender's own is dropped), and the
+// relay's delivery span's W3C traceparent and tracestate when it traces.
+// Send returns once every in-sync replica has the record
 // (acks=all), or with an error.
 //
 // # Order

@@ -28,8 +28,9 @@
 // Rebound-Message-Id header (see the Example, with idempotency.MarkTx).
 //
 // Each message also carries Rebound-Message-Id, Rebound-Attempt and
-// Rebound-Destination headers, and its own headers (except JetStream's
-// own Nats-… headers, which are refused).
+// Rebound-Destination headers, its own headers (except JetStream's own
+// Nats-… headers, which are refused), and the relay's delivery span's W3C
+// traceparent and tracestate when it traces.
 //
 // # Errors
 //

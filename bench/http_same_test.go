@@ -91,8 +91,11 @@ func TestHTTPSameSemantics(t *testing.T) {
 		defer cancel()
 		req := newReq(t, ctx)
 		getOnce(t, do, req)
-		if rec.last != req || rec.left > 2*time.Second {
-			t.Fatalf("with a 2 s deadline the attempt was a copy (%v) with a deadline %v away; want the request itself", rec.last != req, rec.left)
+		// The caller's deadline bounds the attempt: no timed context of
+		// reboundhttp's, only the attempt (reboundhttp.AttemptOf) in the
+		// caller's context.
+		if rec.last.Context().Done() != ctx.Done() || rec.left > 2*time.Second {
+			t.Fatalf("with a 2 s deadline the attempt had a context of its own (%v) with a deadline %v away; want the caller's", rec.last.Context().Done() != ctx.Done(), rec.left)
 		}
 	})
 }

@@ -19,7 +19,8 @@ import (
 //   - each GET configuration sends a successful request exactly once;
 //   - reboundhttp's GET configuration keeps its default 5 s per-attempt
 //     timeout, with a plain and with a cancelable request context, and
-//     sends the caller's request itself when its deadline comes first.
+//     runs the attempt in the caller's context (with the attempt in it, no
+//     timed context of its own) when its deadline comes first.
 func TestHTTPSameSemantics(t *testing.T) {
 	newReq := func(t *testing.T, ctx context.Context) *http.Request {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://api.example.com/v1/item/42", nil)

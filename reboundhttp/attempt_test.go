@@ -36,7 +36,7 @@ func TestAttemptOfEachAttempt(t *testing.T) {
 				got = append(got, seen{a.N, ok, ok && a.Context() == made, ok && a.Context().Value(ctxKey("caller")) == "v"})
 				return f.RoundTrip(req.WithContext(derived))
 			}
-			c := newClient(t, reboundhttp.Config{Base: base, AttemptTimeout: timeout, Policy: rebound.Policy{Backoff: rebound.Constant(time.Second)}})
+			c := newClient(t, reboundhttp.Config{Base: base, Attempts: true, AttemptTimeout: timeout, Policy: rebound.Policy{Backoff: rebound.Constant(time.Second)}})
 			ctx := context.WithValue(t.Context(), ctxKey("caller"), "v")
 			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/x", nil)
 			resp, err := c.Do(req)
@@ -82,7 +82,7 @@ func TestAttemptOfWithReplayedBody(t *testing.T) {
 			ns = append(ns, a.N)
 			return f.RoundTrip(req)
 		}
-		c := newClient(t, reboundhttp.Config{Base: base, IdempotencyKeys: true, Policy: rebound.Policy{Backoff: rebound.Constant(0)}})
+		c := newClient(t, reboundhttp.Config{Base: base, Attempts: true, IdempotencyKeys: true, Policy: rebound.Policy{Backoff: rebound.Constant(0)}})
 		req, _ := http.NewRequest("POST", "http://api.test/orders", strings.NewReader("order"))
 		resp, err := c.Do(req)
 		if err != nil {
@@ -100,4 +100,64 @@ func TestAttemptOfWithReplayedBody(t *testing.T) {
 			t.Fatalf("keys %q and %q, caller's %q; want one generated key on both attempts, none on the caller's request", k1, k2, req.Header.Get("Idempotency-Key"))
 		}
 	})
+}
+
+// readsAttempts is a base transport that asks for the attempts.
+type readsAttempts struct{ fakeRT }
+
+func (*readsAttempts) ReadsAttempts() bool { return true }
+
+// Without Config.Attempts nothing carries the attempt, unless Base says it
+// reads them; with it, and nothing else to carry, an attempt costs one
+// allocation more than without (its copy of the request, with the attempt
+// in its context): the price of telling a tracing transport the attempt.
+func TestAttemptsOnlyWhenAskedFor(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		cfg      func(base http.RoundTripper) reboundhttp.Config
+		attempts bool
+	}{
+		{"default", func(b http.RoundTripper) reboundhttp.Config { return reboundhttp.Config{Base: b} }, false},
+		{"Attempts", func(b http.RoundTripper) reboundhttp.Config { return reboundhttp.Config{Base: b, Attempts: true} }, true},
+	} {
+		f := &fakeRT{script: []func(*http.Request) (*http.Response, error){status(200, "ok")}}
+		req, _ := http.NewRequest("GET", "http://api.test/x", nil)
+		resp, err := newClient(t, c.cfg(f)).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if _, ok := reboundhttp.AttemptOf(f.reqs[0].Context()); ok != c.attempts {
+			t.Errorf("%s: the attempt in the request's context: %v, want %v", c.name, ok, c.attempts)
+		}
+	}
+	r := &readsAttempts{fakeRT{script: []func(*http.Request) (*http.Response, error){status(200, "ok")}}}
+	req, _ := http.NewRequest("GET", "http://api.test/x", nil)
+	resp, err := newClient(t, reboundhttp.Config{Base: r}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if a, ok := reboundhttp.AttemptOf(r.reqs[0].Context()); !ok || a.N != 1 {
+		t.Errorf("a Base that reads attempts got %+v, %v; want attempt 1", a, ok)
+	}
+
+	ok := &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{}, Body: http.NoBody}
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return ok, nil })
+	allocs := func(c *http.Client) float64 {
+		return testing.AllocsPerRun(200, func() {
+			req, _ := http.NewRequest("GET", "http://api.test/x", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		})
+	}
+	off := reboundhttp.NoAttemptTimeout
+	without := allocs(newClient(t, reboundhttp.Config{Base: base, AttemptTimeout: off}))
+	with := allocs(newClient(t, reboundhttp.Config{Base: base, AttemptTimeout: off, Attempts: true}))
+	if with != without+1 {
+		t.Errorf("%v allocations per call with Attempts, %v without; want 1 more", with, without)
+	}
 }

@@ -74,7 +74,10 @@
 //
 // # Attempts
 //
-// The caller's request is never modified: each attempt sends a copy of it
+// The caller's request is never modified: an attempt sends it as it is
+// when it can, else a copy carrying what differs (its timeout context, a
+// replayed body, a generated key). With Config.Attempts, or a Base that
+// reads attempts (reboundotel's transport), each attempt sends a copy
 // whose context carries the attempt (one allocation of about 350 bytes for
 // both): AttemptOf tells a RoundTripper in Config.Base
 // which attempt it sends, counting from 1, and Attempt.Context is that

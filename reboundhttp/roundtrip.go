@@ -114,6 +114,9 @@ func (t *Transport) attempt(ctx context.Context, c *roundTripCall) (*http.Respon
 // context (the attempt's number, see AttemptOf, and its timeout), its
 // replayed body, the generated key.
 func (t *Transport) attemptRequest(ctx context.Context, c *roundTripCall) (*http.Request, func(), error) {
+	if !t.attempts {
+		return t.plainAttemptRequest(ctx, c)
+	}
 	first := c.first
 	actx := ctx
 	var done func()
@@ -137,6 +140,47 @@ func (t *Transport) attemptRequest(ctx context.Context, c *roundTripCall) (*http
 		areq.Body = body
 	}
 	if c.header != nil {
+		areq.Header = c.header
+	}
+	return areq, done, nil
+}
+
+// plainAttemptRequest is attemptRequest when nothing reads the attempt:
+// the attempt sends first itself when it can, else one copy that carries
+// whatever differs: its timeout context, its replayed body, the generated
+// key.
+func (t *Transport) plainAttemptRequest(ctx context.Context, c *roundTripCall) (*http.Request, func(), error) {
+	first := c.first
+	areq := first
+	var done func()
+	if t.timer != nil {
+		var actx context.Context
+		actx, done = t.timer.context(ctx) // ctx itself when its deadline comes first
+		if actx != first.Context() {
+			areq = first.WithContext(actx)
+		}
+	}
+	if c.attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
+		body, err := first.GetBody()
+		if err != nil {
+			if done != nil {
+				done()
+			}
+			return nil, nil, rebound.Permanent(err)
+		}
+		if areq == first {
+			r := new(http.Request)
+			*r = *first
+			areq = r
+		}
+		areq.Body = body
+	}
+	if c.header != nil {
+		if areq == c.req {
+			r := new(http.Request)
+			*r = *c.req
+			areq = r
+		}
 		areq.Header = c.header
 	}
 	return areq, done, nil

@@ -26,6 +26,15 @@ const NoAttemptTimeout time.Duration = -1
 type Config struct {
 	// Base sends each attempt. Default http.DefaultTransport.
 	Base http.RoundTripper
+	// Attempts puts each attempt in its request's context, for AttemptOf:
+	// what a tracing RoundTripper in Base reads (reboundotel's sets
+	// http.request.resend_count from it). It is on by itself when Base
+	// says it reads attempts, with a method ReadsAttempts() bool that
+	// returns true, as reboundotel's transport does; set it when Base
+	// wraps such a transport (otelhttp around reboundotel's). It costs an
+	// allocation per attempt where the attempt would otherwise send the
+	// caller's own request (no timeout of its own, nothing replayed).
+	Attempts bool
 	// AttemptTimeout bounds each attempt the way http.Client.Timeout
 	// bounds a request: from sending it to the end of reading the response
 	// body. Zero means DefaultAttemptTimeout (5 s); NoAttemptTimeout (any
@@ -77,9 +86,10 @@ type Config struct {
 //     X-Idempotency-Key) header, or when the failure proves the request was
 //     not sent (connection refused, DNS failure) or not processed (429,
 //     503, 408).
-//   - The request is never modified; each attempt sends a copy, whose
-//     context carries the attempt (see AttemptOf) and its timeout, with
-//     the replayed body or the generated key when there is one. Bodies are
+//   - The request is never modified; an attempt sends it as it is when
+//     nothing differs, else a copy with its timeout context, the replayed
+//     body or the generated key (and the attempt, see Config.Attempts and
+//     AttemptOf). Bodies are
 //     replayed through GetBody; a body without GetBody is buffered up to
 //     MaxBufferedBody.
 //   - A response that is not returned is drained (at most 4 KiB) and closed,
@@ -99,6 +109,7 @@ type Transport struct {
 	classify ClassifyResponse
 	timer    *attemptTimer
 	labelled bool // something needs the endpoint label
+	attempts bool // put each attempt in its request's context (Config.Attempts)
 }
 
 // NewTransport returns a Transport, or an error naming the first invalid
@@ -129,7 +140,10 @@ func NewTransport(cfg Config) (*Transport, error) {
 		}
 		return nil, err
 	}
-	t := &Transport{cfg: cfg, base: cfg.Base, classify: cfg.ClassifyResponse}
+	t := &Transport{cfg: cfg, base: cfg.Base, classify: cfg.ClassifyResponse, attempts: cfg.Attempts}
+	if r, ok := cfg.Base.(interface{ ReadsAttempts() bool }); ok && r.ReadsAttempts() {
+		t.attempts = true
+	}
 	if t.base == nil {
 		t.base = http.DefaultTransport
 	}

@@ -37,8 +37,10 @@
 // count logical requests), and the attempts are CLIENT spans of this
 // package, its children. The other order also works:
 //
-//	reboundhttp.Config{Base: otelhttp.NewTransport(reboundotel.NewTransport(base, cfg))}
+//	reboundhttp.Config{Base: otelhttp.NewTransport(reboundotel.NewTransport(base, cfg)), Attempts: true}
 //
+// (Attempts, because reboundhttp cannot see through otelhttp that its base
+// reads the attempts, as it sees with NewTransport's transport as Base.)
 // otelhttp then starts each attempt's span, and NewTransport sees it (the
 // span in the request's context is not the one of reboundhttp.Attempt's
 // Context): it starts no second span and only sets

@@ -53,6 +53,10 @@ type transport struct {
 	prop   propagation.TextMapPropagator
 }
 
+// ReadsAttempts tells reboundhttp, when this transport is its Base, to put
+// each attempt in its request's context (reboundhttp.Config.Attempts).
+func (*transport) ReadsAttempts() bool { return true }
+
 // RoundTrip implements http.RoundTripper.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()

@@ -310,7 +310,8 @@ func TestWithOtelhttpInside(t *testing.T) {
 	rt, err := reboundhttp.NewTransport(reboundhttp.Config{
 		Base: otelhttp.NewTransport(reboundotel.NewTransport(newBase(t), tel.config()),
 			otelhttp.WithTracerProvider(tel.tp), otelhttp.WithPropagators(propagation.TraceContext{})),
-		Policy: rebound.Policy{Backoff: rebound.Constant(0)},
+		Attempts: true, // otelhttp hides that its base reads them
+		Policy:   rebound.Policy{Backoff: rebound.Constant(0)},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,8 @@ import (
 //
 // When the first attempt succeeds and the policy has no Observer, Breaker,
 // Budget, MaxElapsed or AttemptTimeout, Do reads no clock and allocates
-// nothing; with an Observer it reads the clock twice.
+// nothing; with an Observer it reads the clock twice, unless the Observer
+// reads no durations (see Observer).
 func Do[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error)) (T, error) {
 	if err := p.Validate(); err != nil {
 		var zero T
@@ -30,7 +31,7 @@ func Do[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error
 		// The first attempt needs neither a breaker ticket nor a budget
 		// count nor its own context: run it here, and read the clock only
 		// if an observer or MaxElapsed needs it.
-		timed := p.Observer != nil || p.MaxElapsed != 0
+		timed := (p.Observer != nil && timedObserver(p.Observer)) || p.MaxElapsed != 0
 		var start time.Duration
 		if timed {
 			start = now()
@@ -38,7 +39,10 @@ func Do[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error
 		v, err := fn(ctx)
 		if err == nil {
 			if p.Observer != nil {
-				d := now() - start
+				var d time.Duration
+				if timed {
+					d = now() - start
+				}
 				p.Observer.Observe(ctx, Event{Kind: AttemptFinished, Attempt: 1, Endpoint: p.Endpoint, Duration: d, Elapsed: d})
 				p.Observer.Observe(ctx, Event{Kind: CallFinished, Attempt: 1, Endpoint: p.Endpoint, Result: ResultSuccess, Elapsed: d})
 			}

@@ -94,8 +94,20 @@ type Event struct {
 // that made the decision and never under a lock of this package. It must be
 // safe for concurrent use, should return quickly, and cannot change the
 // decision it observes.
+//
+// An Observer that reads no event's Duration or Elapsed may say so with a
+// method Untimed() bool that returns true: Do then reads no clock for it
+// when the first attempt succeeds, and the events of such a call carry 0
+// for both (reboundotel's Observer does, over no-op providers). Observers
+// of several is untimed when all of them are.
 type Observer interface {
 	Observe(ctx context.Context, e Event)
+}
+
+// timedObserver reports whether o reads the durations of events.
+func timedObserver(o Observer) bool {
+	u, ok := o.(interface{ Untimed() bool })
+	return !ok || !u.Untimed()
 }
 
 // ObserverFunc adapts a function to the Observer interface.
@@ -120,6 +132,16 @@ func Observers(obs ...Observer) Observer {
 }
 
 type multiObserver []Observer
+
+// Untimed reports whether none of the observers reads durations.
+func (m multiObserver) Untimed() bool {
+	for _, o := range m {
+		if timedObserver(o) {
+			return false
+		}
+	}
+	return true
+}
 
 func (m multiObserver) Observe(ctx context.Context, e Event) {
 	for _, o := range m {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/rebound-go/rebound"
 )
@@ -67,6 +68,8 @@ type Observer struct {
 	// noMetrics: the MeterProvider is the no-op one, so measurements are
 	// skipped before the endpoint is even looked up.
 	noMetrics bool
+	// untimed: noMetrics, and the TracerProvider is the no-op one too.
+	untimed bool
 
 	endpoints atomic.Pointer[map[string]*endpoint] // at most limit entries; copied on write under mu
 	mu        sync.Mutex
@@ -110,6 +113,10 @@ func New(cfg Config) (*Observer, error) {
 	switch cfg.MeterProvider.(type) {
 	case metricnoop.MeterProvider, *metricnoop.MeterProvider:
 		o.noMetrics = true
+	}
+	switch cfg.TracerProvider.(type) {
+	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
+		o.untimed = o.noMetrics
 	}
 	var errs [10]error
 	o.retries, errs[0] = m.Int64Counter("http.request.retries", metric.WithUnit("{retry}"),
@@ -227,6 +234,12 @@ func (o *Observer) startAtZero(ep *endpoint) {
 	o.retries.Add(ctx, 0, ep.retries[0]...)
 	o.retries.Add(ctx, 0, ep.retries[1]...)
 }
+
+// Untimed reports, for rebound.Do, that the Observer reads no durations:
+// true when both its providers are OpenTelemetry's no-op ones, so that it
+// records no metric and starts no recording span (Do's attempt events
+// carry durations).
+func (o *Observer) Untimed() bool { return o.untimed }
 
 // Observe implements rebound.Observer.
 func (o *Observer) Observe(ctx context.Context, e rebound.Event) {

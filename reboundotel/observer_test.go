@@ -330,3 +330,28 @@ func TestNoopObserverAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per call with SDK metrics, want 0", n)
 	}
 }
+
+// Over no-op providers the Observer records nothing that needs a duration,
+// and says so, so that rebound.Do reads no clock for it; with either
+// provider real it does not.
+func TestUntimedOnlyOverNoopProviders(t *testing.T) {
+	sdk := sdktrace.NewTracerProvider()
+	t.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+	for _, c := range []struct {
+		name string
+		cfg  reboundotel.Config
+		want bool
+	}{
+		{"no-op both", reboundotel.Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider()}, true},
+		{"SDK tracer", reboundotel.Config{TracerProvider: sdk, MeterProvider: metricnoop.NewMeterProvider()}, false},
+		{"SDK meter", reboundotel.Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: newTelemetry(t).mp}, false},
+	} {
+		o, err := reboundotel.New(c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Untimed() != c.want {
+			t.Errorf("%s: Untimed() = %v, want %v", c.name, o.Untimed(), c.want)
+		}
+	}
+}

@@ -243,6 +243,11 @@ func (o *Observer) Untimed() bool { return o.untimed }
 
 // Observe implements rebound.Observer.
 func (o *Observer) Observe(ctx context.Context, e rebound.Event) {
+	if o.untimed && (e.Kind == rebound.AttemptFinished || (e.Kind == rebound.CallFinished && e.Result == rebound.ResultSuccess)) {
+		// Nothing to record: these add events only to Do's spans, which
+		// the no-op tracer never records, and no metric is kept.
+		return
+	}
 	if !o.noMetrics {
 		o.measure(ctx, &e)
 	}

@@ -71,7 +71,7 @@ func build(ctx context.Context, cfg *config.Config, opts Options) (*relayd, erro
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	if d.tracer, err = newTracing(ctx, getenv); err != nil {
+	if d.tracer, err = newTracing(ctx, getenv, d.log); err != nil {
 		return nil, err
 	}
 	kind, addr, _ := cfg.Store()

@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -32,7 +34,7 @@ import (
 // newTracing returns the tracer provider the daemon's variables ask for,
 // or nil when tracing is off, or a *config.Error naming the variable that
 // is wrong. Nothing is sent until a span ends.
-func newTracing(ctx context.Context, getenv func(string) string) (*sdktrace.TracerProvider, error) {
+func newTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (*sdktrace.TracerProvider, error) {
 	first := func(names ...string) (string, string) {
 		for _, n := range names {
 			if v := strings.TrimSpace(getenv(n)); v != "" {
@@ -75,6 +77,12 @@ func newTracing(ctx context.Context, getenv func(string) string) (*sdktrace.Trac
 	if err != nil {
 		return nil, &config.Error{Key: "OTEL_RESOURCE_ATTRIBUTES", Want: "key=value pairs: " + err.Error()}
 	}
+	// Export failures (a collector that is down) go to the daemon's log,
+	// not to OpenTelemetry's default, the standard log package. Spans that
+	// cannot be sent are dropped; delivery goes on.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("tracing: exporting spans failed", "error", err.Error())
+	}))
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
 

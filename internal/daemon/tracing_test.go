@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rebound-go/rebound/internal/config"
@@ -70,6 +72,37 @@ func newOTLPReceiver(t *testing.T) *otlpReceiver {
 	return rc
 }
 
+// grpcReceiver is a loopback OTLP/gRPC trace receiver keeping its spans
+// in rc.
+type grpcReceiver struct {
+	collectortrace.UnimplementedTraceServiceServer
+	rc *otlpReceiver
+}
+
+func (g grpcReceiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	g.rc.mu.Lock()
+	defer g.rc.mu.Unlock()
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			g.rc.spans = append(g.rc.spans, ss.Spans...)
+		}
+	}
+	return &collectortrace.ExportTraceServiceResponse{}, nil
+}
+
+func newGRPCReceiver(t *testing.T) *otlpReceiver {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &otlpReceiver{url: "http://" + ln.Addr().String()}
+	srv := grpc.NewServer()
+	collectortrace.RegisterTraceServiceServer(srv, grpcReceiver{rc: rc})
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	return rc
+}
+
 // span returns the first span received named name in trace, or nil.
 func (rc *otlpReceiver) span(name string, trace []byte) *tracepb.Span {
 	rc.mu.Lock()
@@ -87,8 +120,13 @@ func (rc *otlpReceiver) span(name string, trace []byte) *tracepb.Span {
 // started: the API request's SERVER span, child of the caller's
 // traceparent, and the delivery's PRODUCER span, child of the API span.
 func TestDaemonExportsTheDeliveryInTheCallersTraceOverOTLP(t *testing.T) {
-	otlp := newOTLPReceiver(t)
+	t.Run("http", func(t *testing.T) { testExport(t, newOTLPReceiver(t), "http/protobuf") })
+	t.Run("grpc", func(t *testing.T) { testExport(t, newGRPCReceiver(t), "grpc") })
+}
+
+func testExport(t *testing.T, otlp *otlpReceiver, protocol string) {
 	env := map[string]string{
+		"OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
 		"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url,
 		"OTEL_BSP_SCHEDULE_DELAY":     "50", // ms: export soon after each span ends
 		"OTEL_SERVICE_NAME":           "rebound-test",

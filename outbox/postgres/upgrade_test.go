@@ -63,8 +63,8 @@ func TestUpgradeFromVersion2KeepsEveryMessage(t *testing.T) {
 	}
 	for _, r := range rows {
 		rec, err := s.Get(ctx, r.id)
-		if err != nil || rec.State != r.state || rec.Attempt != r.attempt {
-			t.Fatalf("%s after the upgrade: %+v, %v; want state %v, attempt %d", r.id, rec, err, r.state, r.attempt)
+		if err != nil || rec.State != r.state || rec.Attempt != r.attempt || rec.TraceParent != "" || rec.TraceState != "" {
+			t.Fatalf("%s after the upgrade: %+v, %v; want state %v, attempt %d, untraced", r.id, rec, err, r.state, r.attempt)
 		}
 		var done bool
 		if err := pool.QueryRow(ctx, `SELECT done FROM `+Table+` WHERE id = $1`, r.id).Scan(&done); err != nil || done != (r.state == outbox.Sent || r.state == outbox.Dead) {

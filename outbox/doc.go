@@ -114,6 +114,22 @@
 // after DNS resolution, unless allowed. Package webhook holds all of this
 // and imports nothing of the outbox, so a receiver needs only it.
 //
+// # Tracing
+//
+// Enqueue keeps the W3C trace context of its ctx's span with each message
+// (Message.TraceParent, TraceState; see TraceContext), in the store, so
+// that it outlives the process. The relay continues it: each delivery
+// attempt is a PRODUCER span "deliver DESTINATION", the child of that
+// context, linked to the span of the claim that leased the message, with
+// the attributes messaging.system (rebound.outbox), messaging.operation.type
+// (send), messaging.destination.name, messaging.message.id,
+// rebound.outbox.attempt and rebound.outbox.outcome (sent, retry, dead or
+// released), and for a failure error.type (its class), rebound.retry.wait
+// and http.response.status_code. The webhook sender and the broker senders
+// send the attempt's traceparent and tracestate with the message. Spans go
+// to RelayConfig.TracerProvider, OpenTelemetry's global provider by
+// default, which records nothing until the program installs an SDK.
+//
 // # Stopping
 //
 // Relay.Stop stops claiming, lets in-flight deliveries finish until its

@@ -40,7 +40,9 @@
 //	reboundhttp.Config{Base: otelhttp.NewTransport(reboundotel.NewTransport(base, cfg)), Attempts: true}
 //
 // (Attempts, because reboundhttp cannot see through otelhttp that its base
-// reads the attempts, as it sees with NewTransport's transport as Base.)
+// reads the attempts, as it sees with NewTransport's transport as Base.
+// Without it there are still no duplicate spans, as NewTransport sees
+// otelhttp's unfinished CLIENT span for the request, but no resend count.)
 // otelhttp then starts each attempt's span, and NewTransport sees it (the
 // span in the request's context is not the one of reboundhttp.Attempt's
 // Context): it starts no second span and only sets

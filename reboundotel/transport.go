@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -74,6 +76,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return t.base.RoundTrip(req)
 		}
+	} else if httpClientSpanAbove(ctx, req.Method) {
+		// No attempt to compare with (reboundhttp without Attempts, as
+		// when otelhttp hides this transport from it), but the request's
+		// context holds an unfinished CLIENT span named for this request,
+		// as otelhttp's: it instruments the request already.
+		return t.base.RoundTrip(req)
 	}
 
 	method, known := normalizeMethod(req.Method)
@@ -237,4 +245,22 @@ type writableSpanBody struct{ *spanBody }
 
 func (b *writableSpanBody) Write(p []byte) (int, error) {
 	return b.body.(io.Writer).Write(p)
+}
+
+// httpClientSpanAbove reports whether ctx's span is an unfinished CLIENT
+// span named as HTTP client instrumentations name one for method ("GET",
+// "HTTP GET", "GET /route"): an instrumentation above this transport,
+// such as otelhttp, started it for this request. It can tell only for
+// spans that expose their kind, name and end (the SDK's do).
+func httpClientSpanAbove(ctx context.Context, method string) bool {
+	s, ok := trace.SpanFromContext(ctx).(interface {
+		SpanKind() trace.SpanKind
+		Name() string
+		EndTime() time.Time
+	})
+	if !ok || s.SpanKind() != trace.SpanKindClient || !s.EndTime().IsZero() {
+		return false
+	}
+	name := s.Name()
+	return name == method || name == "HTTP "+method || strings.HasPrefix(name, method+" ")
 }

@@ -365,3 +365,51 @@ func checkAttempts(t *testing.T, spans []sdktrace.ReadOnlySpan, sent []string) {
 		}
 	}
 }
+
+// The same order without reboundhttp.Config.Attempts: nothing tells this
+// transport the attempt, but it sees otelhttp's unfinished CLIENT span
+// for the request and starts no second one (the resend count is then
+// unknown: set Attempts for it).
+func TestWithOtelhttpInsideWithoutAttempts(t *testing.T) {
+	tel := newTelemetry(t)
+	ts, _ := flakyServer(t)
+	rt, err := reboundhttp.NewTransport(reboundhttp.Config{
+		Base: otelhttp.NewTransport(reboundotel.NewTransport(newBase(t), tel.config()),
+			otelhttp.WithTracerProvider(tel.tp), otelhttp.WithPropagators(propagation.TraceContext{})),
+		Policy: rebound.Policy{Backoff: rebound.Constant(0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(get(t, &http.Client{Transport: rt}, context.Background(), ts.URL+"/x"))
+	spans := clientSpans(tel.spans.Ended())
+	if len(spans) != 2 {
+		t.Fatalf("%d client spans, want 2 (otelhttp's, one per attempt)", len(spans))
+	}
+	for _, s := range spans {
+		if s.InstrumentationScope().Name == reboundotel.ScopeName {
+			t.Errorf("span %q was started by reboundotel: a duplicate of otelhttp's", s.Name())
+		}
+	}
+}
+
+// A CLIENT span of the caller's that is no HTTP request's (an SDK call
+// that uses HTTP underneath) does not stop this transport's own span.
+func TestOwnSpanUnderAForeignClientSpan(t *testing.T) {
+	tel := newTelemetry(t)
+	ts, _ := flakyServer(t)
+	c := &http.Client{Transport: reboundotel.NewTransport(newBase(t), tel.config())}
+	ctx, call := tel.tp.Tracer("sdk").Start(context.Background(), "S3.GetObject", trace.WithSpanKind(trace.SpanKindClient))
+	drain(get(t, c, ctx, ts.URL+"/x"))
+	call.End()
+	spans := clientSpans(tel.spans.Ended())
+	own := 0
+	for _, s := range spans {
+		if s.InstrumentationScope().Name == reboundotel.ScopeName {
+			own++
+		}
+	}
+	if own != 1 {
+		t.Fatalf("%d spans of reboundotel under the caller's CLIENT span, want 1", own)
+	}
+}

@@ -110,55 +110,27 @@ func (t *Transport) attempt(ctx context.Context, c *roundTripCall) (*http.Respon
 
 // attemptRequest returns the request an attempt sends, and the function
 // that ends the attempt's own timeout context (nil when it has none). The
-// attempt sends one copy of first that carries whatever differs: its
-// context (the attempt's number, see AttemptOf, and its timeout), its
-// replayed body, the generated key.
+// attempt sends first itself when it can, else one copy that carries
+// whatever differs: its timeout context, its replayed body, the generated
+// key, and with t.attempts the attempt (see AttemptOf), always a copy then.
 func (t *Transport) attemptRequest(ctx context.Context, c *roundTripCall) (*http.Request, func(), error) {
-	if !t.attempts {
-		return t.plainAttemptRequest(ctx, c)
-	}
 	first := c.first
+	areq := first
 	actx := ctx
 	var done func()
 	if t.timer != nil {
 		actx, done = t.timer.context(ctx) // ctx itself when its deadline comes first
 	}
-	// The copy and the attempt's context are one allocation: WithContext,
-	// inlined, makes its copy on the stack.
-	ar := new(attemptRequest)
-	ar.ctx = attemptCtx{Context: actx, n: c.attempt}
-	ar.req = *first.WithContext(&ar.ctx)
-	areq := &ar.req
-	if c.attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
-		body, err := first.GetBody()
-		if err != nil {
-			if done != nil {
-				done()
-			}
-			return nil, nil, rebound.Permanent(err)
-		}
-		areq.Body = body
-	}
-	if c.header != nil {
-		areq.Header = c.header
-	}
-	return areq, done, nil
-}
-
-// plainAttemptRequest is attemptRequest when nothing reads the attempt:
-// the attempt sends first itself when it can, else one copy that carries
-// whatever differs: its timeout context, its replayed body, the generated
-// key.
-func (t *Transport) plainAttemptRequest(ctx context.Context, c *roundTripCall) (*http.Request, func(), error) {
-	first := c.first
-	areq := first
-	var done func()
-	if t.timer != nil {
-		var actx context.Context
-		actx, done = t.timer.context(ctx) // ctx itself when its deadline comes first
-		if actx != first.Context() {
-			areq = first.WithContext(actx)
-		}
+	switch {
+	case t.attempts:
+		// The copy and the attempt's context are one allocation:
+		// WithContext, inlined, makes its copy on the stack.
+		ar := new(attemptRequest)
+		ar.ctx = attemptCtx{Context: actx, n: c.attempt}
+		ar.req = *first.WithContext(&ar.ctx)
+		areq = &ar.req
+	case t.timer != nil && actx != first.Context():
+		areq = first.WithContext(actx)
 	}
 	if c.attempt > 1 && first.GetBody != nil && first.Body != nil && first.Body != http.NoBody {
 		body, err := first.GetBody()

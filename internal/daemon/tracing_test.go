@@ -56,13 +56,7 @@ func newOTLPReceiver(t *testing.T) *otlpReceiver {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		rc.mu.Lock()
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				rc.spans = append(rc.spans, ss.Spans...)
-			}
-		}
-		rc.mu.Unlock()
+		rc.add(&req)
 		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		_, _ = w.Write(out)
@@ -80,13 +74,7 @@ type grpcReceiver struct {
 }
 
 func (g grpcReceiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
-	g.rc.mu.Lock()
-	defer g.rc.mu.Unlock()
-	for _, rs := range req.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			g.rc.spans = append(g.rc.spans, ss.Spans...)
-		}
-	}
+	g.rc.add(req)
 	return &collectortrace.ExportTraceServiceResponse{}, nil
 }
 
@@ -101,6 +89,17 @@ func newGRPCReceiver(t *testing.T) *otlpReceiver {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	return rc
+}
+
+// add keeps the spans of an export request.
+func (rc *otlpReceiver) add(req *collectortrace.ExportTraceServiceRequest) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			rc.spans = append(rc.spans, ss.Spans...)
+		}
+	}
 }
 
 // span returns the first span received named name in trace, or nil.

@@ -247,19 +247,14 @@ func runDaemon(tb testing.TB, bin, pgURL string, rate int, d, warmUp time.Durati
 		tb.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	counts := func() (storeCounts, error) {
+	counts := func(ctx context.Context) (storeCounts, error) {
 		var c storeCounts
 		err := conn.QueryRow(ctx, strings.ReplaceAll(reboundCountsSQL, postgres.Table, schema+"."+postgres.Table)).Scan(&c.sent, &c.dead, &c.pending, &c.attempts)
 		return c, err
 	}
-	var c storeCounts
-	for settleBy := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err = counts(); err != nil {
-			tb.Fatalf("counting: %v", err)
-		}
-		if c.pending == 0 || time.Now().After(settleBy) {
-			break
-		}
+	c, err := settle(ctx, counts, 30*time.Second)
+	if err != nil {
+		tb.Fatalf("counting: %v", err)
 	}
 	run.daemonLog, run.daemonLogLines = stop()
 	// Every request's message is in the ledger: a refused one shows as

@@ -328,13 +328,13 @@ func (l ledger) String() string {
 		l.enqueued, l.delivered, l.dead, l.pending, l.dups, l.requests, l.storeSent, l.attempts)
 }
 
-// settle waits until the store has recorded an outcome for every message
+// settle waits until the store, read by counts, has recorded an outcome for every message
 // (nothing pending), or until timeout; the receiver may see a delivery
 // before its relay records it.
-func settle(ctx context.Context, sys outboxSystem, timeout time.Duration) (storeCounts, error) {
+func settle(ctx context.Context, counts func(context.Context) (storeCounts, error), timeout time.Duration) (storeCounts, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := sys.counts(ctx)
+		c, err := counts(ctx)
 		if err != nil || c.pending == 0 || time.Now().After(deadline) {
 			return c, err
 		}

@@ -93,7 +93,7 @@ func runBurnDown(tb testing.TB, cfg outboxConfig, n int, failFirst func(string) 
 	case <-time.After(drainTimeout):
 		res.elapsed = time.Since(start)
 	}
-	c, err := settle(ctx, sys, 30*time.Second)
+	c, err := settle(ctx, sys.counts, 30*time.Second)
 	if err != nil {
 		tb.Fatalf("%s: counting: %v", cfg.name, err)
 	}
@@ -192,7 +192,7 @@ func runSteady(tb testing.TB, cfg outboxConfig, rate int, d, warmUp time.Duratio
 		drained = true
 	case <-time.After(drainTimeout):
 	}
-	c, err := settle(ctx, sys, 30*time.Second)
+	c, err := settle(ctx, sys.counts, 30*time.Second)
 	if err != nil {
 		tb.Fatalf("%s: counting: %v", cfg.name, err)
 	}

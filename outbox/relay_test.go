@@ -91,21 +91,7 @@ func startRelay(t *testing.T, o testOutbox, cfg outbox.RelayConfig, dests map[st
 	if cfg.Backoff == nil {
 		cfg.Backoff = rebound.Constant(20 * time.Millisecond)
 	}
-	r, err := outbox.NewRelay(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
-	return r
+	return outboxtest.StartRelay(t, cfg)
 }
 
 // waitFor polls cond every 10 ms for at most 20 s.

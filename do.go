@@ -27,7 +27,7 @@ func Do[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error
 		var zero T
 		return zero, err
 	}
-	if p.Breaker == nil && p.Budget == nil && p.AttemptTimeout == 0 && ctx.Err() == nil {
+	if p.Breaker == nil && p.Budget == nil && p.AttemptTimeout == 0 && (p.Hedger == nil || p.NonIdempotent) && ctx.Err() == nil {
 		// The first attempt needs neither a breaker ticket nor a budget
 		// count nor its own context: run it here, and read the clock only
 		// if an observer or MaxElapsed needs it.
@@ -96,7 +96,7 @@ func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, e
 		switch {
 		case cl.Class == Canceled:
 			return v, c.giveUp(ctx, ReasonCanceled, cl.Class, err, 0)
-		case !cl.Retryable || !(cl.Marked || p.retryOn().Has(cl.Class)) || (p.NonIdempotent && cl.MaybeProcessed && !cl.Marked):
+		case !p.retries(cl):
 			return v, c.giveUp(ctx, ReasonPermanent, cl.Class, err, 0)
 		case c.attempt >= maxAttempts:
 			return v, c.giveUp(ctx, ReasonExhausted, cl.Class, err, 0)
@@ -143,14 +143,25 @@ func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, e
 func runAttempt[T any](ctx context.Context, c *call, fn func(context.Context) (T, error), t0 time.Duration) (T, error, Classification) {
 	p := c.p
 	c.attempt++
-	actx := ctx
-	var cancel context.CancelFunc
-	if p.AttemptTimeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, p.AttemptTimeout)
+	if c.held != nil {
+		// The value of the hedged attempt before, which failed.
+		c.held.drop()
+		c.held = nil
 	}
-	v, err := fn(actx)
-	if cancel != nil {
-		cancel()
+	var v T
+	var err error
+	if p.Hedger != nil && !p.NonIdempotent {
+		v, err = runHedged(ctx, c, fn)
+	} else {
+		actx := ctx
+		var cancel context.CancelFunc
+		if p.AttemptTimeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, p.AttemptTimeout)
+		}
+		v, err = fn(actx)
+		if cancel != nil {
+			cancel()
+		}
 	}
 	t1 := c.elapsed()
 	var cl Classification
@@ -173,7 +184,8 @@ type call struct {
 	start   time.Duration // instant (clock.go) the call started
 	attempt int
 	ticket  breakerTicket
-	untimed bool // start was read after the first attempt
+	untimed bool      // start was read after the first attempt
+	held    *hedgeRun // the run whose failed value the last hedged attempt returned
 }
 
 func (c *call) elapsed() time.Duration { return now() - c.start }

@@ -25,9 +25,22 @@ const (
 	// BudgetRejected: a retry budget refused a retry. Set: Endpoint,
 	// Attempt (the one that failed), Class, Err, Elapsed.
 	BudgetRejected
+	// HedgeStarted: an attempt ran longer than the hedger's delay and a
+	// hedge of it started. Set: Endpoint, Attempt (the one hedged), Hedge
+	// (its number, from 1), Wait (the delay), Elapsed.
+	HedgeStarted
+	// HedgeFinished: a hedge ended. Result is ResultWon (its answer is
+	// the attempt's), ResultLost (another run answered or failed for good
+	// first, and this one was canceled or dropped) or ResultFailure (it
+	// failed; Class and Err are set). Set: Endpoint, Attempt, Hedge,
+	// Result, Duration (the hedge's own), Elapsed.
+	HedgeFinished
+	// HedgeRejected: the hedger's budget refused a hedge. Set: Endpoint,
+	// Attempt, Hedge (the number it would have had), Elapsed.
+	HedgeRejected
 )
 
-var eventKindNames = [...]string{"", "attempt_finished", "retry_scheduled", "call_finished", "breaker_state_changed", "budget_rejected"}
+var eventKindNames = [...]string{"", "attempt_finished", "retry_scheduled", "call_finished", "breaker_state_changed", "budget_rejected", "hedge_started", "hedge_finished", "hedge_rejected"}
 
 // String returns the kind's snake_case name.
 func (k EventKind) String() string {
@@ -56,9 +69,14 @@ const (
 	// work. Do never reports it; the outbox relay does, for a delivery
 	// attempt whose message is scheduled to be tried again.
 	ResultRetrying
+	// ResultWon: a hedge answered first (HedgeFinished only).
+	ResultWon
+	// ResultLost: a hedge was canceled or dropped because another run of
+	// its attempt decided it (HedgeFinished only).
+	ResultLost
 )
 
-var resultNames = [...]string{"", "success", "failure", "gave_up", "rejected", "retrying"}
+var resultNames = [...]string{"", "success", "failure", "gave_up", "rejected", "retrying", "won", "lost"}
 
 // String returns the result's name as used in logs and metric labels.
 func (r Result) String() string {
@@ -78,6 +96,8 @@ type Event struct {
 	Reason Reason
 	From   BreakerState
 	To     BreakerState
+	// Hedge numbers the hedges of an attempt from 1 (hedge events).
+	Hedge uint8
 	// Attempt counts from 1.
 	Attempt  int
 	Endpoint string

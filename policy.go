@@ -67,6 +67,12 @@ type Policy struct {
 	Budget *Budget
 	// Breaker, when set, guards every attempt. Default none.
 	Breaker *Breaker
+	// Hedger, when set, hedges each attempt of an idempotent call (never
+	// when NonIdempotent is set): an attempt still running after the
+	// hedger's delay gets a second run beside it, within the hedger's
+	// budget, and the first success wins; see Hedger and Hold. Default
+	// none.
+	Hedger *Hedger
 	// Rand returns uniform draws in [0, 1) for jitter. Default
 	// math/rand/v2.Float64. Tests set it to get exact schedules.
 	Rand func() float64
@@ -90,6 +96,11 @@ func (p *Policy) Validate() error {
 		return e.Validate()
 	}
 	return nil
+}
+
+// retries reports whether the policy retries a failure classified cl.
+func (p *Policy) retries(cl Classification) bool {
+	return cl.Retryable && (cl.Marked || p.retryOn().Has(cl.Class)) && !(p.NonIdempotent && cl.MaybeProcessed && !cl.Marked)
 }
 
 func (p *Policy) maxAttempts() int {

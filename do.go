@@ -22,12 +22,19 @@ import (
 // Budget, MaxElapsed or AttemptTimeout, Do reads no clock and allocates
 // nothing; with an Observer it reads the clock twice, unless the Observer
 // reads no durations (see Observer).
+//
+// Do refuses a policy with a Hedger (a *ConfigError): hedging runs fn on
+// several goroutines at once, which DoHedged does.
 func Do[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error)) (T, error) {
 	if err := p.Validate(); err != nil {
 		var zero T
 		return zero, err
 	}
-	if p.Breaker == nil && p.Budget == nil && p.AttemptTimeout == 0 && (p.Hedger == nil || p.NonIdempotent) && ctx.Err() == nil {
+	if p.Hedger != nil {
+		var zero T
+		return zero, &ConfigError{"Policy.Hedger", "Do runs one attempt at a time: call DoHedged, which runs fn on several goroutines, or leave Policy.Hedger nil"}
+	}
+	if p.Breaker == nil && p.Budget == nil && p.AttemptTimeout == 0 && ctx.Err() == nil {
 		// The first attempt needs neither a breaker ticket nor a budget
 		// count nor its own context: run it here, and read the clock only
 		// if an observer or MaxElapsed needs it.
@@ -143,25 +150,14 @@ func retry[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, e
 func runAttempt[T any](ctx context.Context, c *call, fn func(context.Context) (T, error), t0 time.Duration) (T, error, Classification) {
 	p := c.p
 	c.attempt++
-	if c.held != nil {
-		// The value of the hedged attempt before, which failed.
-		c.held.drop()
-		c.held = nil
+	actx := ctx
+	var cancel context.CancelFunc
+	if p.AttemptTimeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, p.AttemptTimeout)
 	}
-	var v T
-	var err error
-	if p.Hedger != nil && !p.NonIdempotent {
-		v, err = runHedged(ctx, c, fn)
-	} else {
-		actx := ctx
-		var cancel context.CancelFunc
-		if p.AttemptTimeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, p.AttemptTimeout)
-		}
-		v, err = fn(actx)
-		if cancel != nil {
-			cancel()
-		}
+	v, err := fn(actx)
+	if cancel != nil {
+		cancel()
 	}
 	t1 := c.elapsed()
 	var cl Classification
@@ -184,8 +180,7 @@ type call struct {
 	start   time.Duration // instant (clock.go) the call started
 	attempt int
 	ticket  breakerTicket
-	untimed bool      // start was read after the first attempt
-	held    *hedgeRun // the run whose failed value the last hedged attempt returned
+	untimed bool // start was read after the first attempt
 }
 
 func (c *call) elapsed() time.Duration { return now() - c.start }
@@ -193,10 +188,16 @@ func (c *call) elapsed() time.Duration { return now() - c.start }
 // classify classifies an attempt's error, telling the caller's cancellation
 // from the attempt's own timeout.
 func (c *call) classify(ctx context.Context, err error) Classification {
+	return classifyAttempt(ctx, c.p, err)
+}
+
+// classifyAttempt classifies an attempt's error under p, telling the
+// caller's cancellation from the attempt's own timeout.
+func classifyAttempt(ctx context.Context, p *Policy, err error) Classification {
 	if ctx.Err() != nil {
 		return Classification{Class: Canceled}
 	}
-	cl := c.p.Classify(err)
+	cl := p.Classify(err)
 	if cl.Class == Canceled {
 		// The caller's context is live, so the attempt was ended by its own
 		// timeout or by something below the caller: the peer did not answer

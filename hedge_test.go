@@ -83,7 +83,7 @@ func TestHedgeAfterFixedDelayWinsAndCancelsTheSlowAttempt(t *testing.T) {
 		s := &runs{delays: []time.Duration{time.Second, 5 * time.Millisecond}, results: []error{nil, nil}}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1}), Observer: rec}
 		start := time.Now()
-		v, err := rebound.Do(t.Context(), p, s.fn)
+		v, err := rebound.DoHedged(t.Context(), p, s.fn)
 		if err != nil || v != 1 {
 			t.Fatalf("got %d, %v; want the hedge's answer 1", v, err)
 		}
@@ -128,7 +128,7 @@ func TestHedgeWinnerHeldStaysLiveUntilReleased(t *testing.T) {
 			return i, nil
 		}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1})}
-		v, err := rebound.Do(t.Context(), p, fn)
+		v, err := rebound.DoHedged(t.Context(), p, fn)
 		if err != nil || v != 1 {
 			t.Fatalf("got %d, %v; want the hedge's answer", v, err)
 		}
@@ -167,7 +167,7 @@ func TestHedgeLoserThatAnswersLateIsDiscarded(t *testing.T) {
 			return i, nil
 		}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1}), Observer: rec}
-		v, err := rebound.Do(t.Context(), p, fn)
+		v, err := rebound.DoHedged(t.Context(), p, fn)
 		if err != nil || v != 0 {
 			t.Fatalf("got %d, %v; want the attempt's own answer", v, err)
 		}
@@ -187,7 +187,7 @@ func TestHedgeFatalFailureEndsTheAttempt(t *testing.T) {
 		rec := &recorder{}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1}), Observer: rec}
 		start := time.Now()
-		_, err := rebound.Do(t.Context(), p, s.fn)
+		_, err := rebound.DoHedged(t.Context(), p, s.fn)
 		if e := asError(t, err); e.Reason != rebound.ReasonPermanent || e.Attempts != 1 {
 			t.Fatalf("got %v; want a permanent failure after 1 attempt", err)
 		}
@@ -203,7 +203,7 @@ func TestHedgeRetryableFailureWaitsForTheOtherRun(t *testing.T) {
 		s := &runs{delays: []time.Duration{30 * time.Millisecond, time.Millisecond}, results: []error{nil, errReset}}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1})}
 		start := time.Now()
-		v, err := rebound.Do(t.Context(), p, s.fn)
+		v, err := rebound.DoHedged(t.Context(), p, s.fn)
 		if err != nil || v != 0 {
 			t.Fatalf("got %d, %v; want the attempt's own answer once the hedge failed", v, err)
 		}
@@ -235,7 +235,7 @@ func TestHedgedAttemptsThatAllFailAreRetriedWithBackoff(t *testing.T) {
 			Backoff: rebound.Constant(time.Second),
 		}
 		start := time.Now()
-		v, err := rebound.Do(t.Context(), p, fn)
+		v, err := rebound.DoHedged(t.Context(), p, fn)
 		if err != nil || v != 2 {
 			t.Fatalf("got %d, %v; want the second attempt's answer", v, err)
 		}
@@ -256,7 +256,7 @@ func TestHedgeBudgetKeepsHedgesUnderTheRatio(t *testing.T) {
 		p := rebound.Policy{Hedger: h, Observer: rec}
 		for range 100 {
 			s := &runs{delays: []time.Duration{50 * time.Millisecond, time.Millisecond}, results: []error{nil, nil}}
-			if _, err := rebound.Do(t.Context(), p, s.fn); err != nil {
+			if _, err := rebound.DoHedged(t.Context(), p, s.fn); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -293,7 +293,7 @@ func TestHedgeDelayFromLivePercentile(t *testing.T) {
 				d = 5 * time.Millisecond
 			}
 			s := &runs{delays: []time.Duration{d}, results: []error{nil}}
-			if _, err := rebound.Do(t.Context(), p, s.fn); err != nil {
+			if _, err := rebound.DoHedged(t.Context(), p, s.fn); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -306,7 +306,7 @@ func TestHedgeDelayFromLivePercentile(t *testing.T) {
 		}
 		s := &runs{delays: []time.Duration{time.Second, time.Millisecond}, results: []error{nil, nil}}
 		start := time.Now()
-		if v, err := rebound.Do(t.Context(), p, s.fn); err != nil || v != 1 {
+		if v, err := rebound.DoHedged(t.Context(), p, s.fn); err != nil || v != 1 {
 			t.Fatalf("got %d, %v; want the hedge's answer", v, err)
 		}
 		if got := time.Since(start); got != d+time.Millisecond {
@@ -320,7 +320,7 @@ func TestHedgeNeverForNonIdempotentCalls(t *testing.T) {
 		rec := &recorder{}
 		s := &runs{delays: []time.Duration{time.Second}, results: []error{nil}}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: time.Millisecond, Ratio: 1}), NonIdempotent: true, Observer: rec}
-		if _, err := rebound.Do(t.Context(), p, s.fn); err != nil {
+		if _, err := rebound.DoHedged(t.Context(), p, s.fn); err != nil {
 			t.Fatal(err)
 		}
 		if s.started != 1 || len(hedgeEvents(rec)) != 0 {
@@ -335,7 +335,7 @@ func TestHedgeMaxHedgesEachAfterTheDelay(t *testing.T) {
 		s := &runs{delays: []time.Duration{time.Second, time.Second, time.Second, 5 * time.Millisecond}, results: []error{nil, nil, nil, nil}}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, MaxHedges: 3, Ratio: 3}), Observer: rec}
 		start := time.Now()
-		if v, err := rebound.Do(t.Context(), p, s.fn); err != nil || v != 3 {
+		if v, err := rebound.DoHedged(t.Context(), p, s.fn); err != nil || v != 3 {
 			t.Fatalf("got %d, %v; want the third hedge's answer", v, err)
 		}
 		if d := time.Since(start); d != 35*time.Millisecond {
@@ -354,7 +354,7 @@ func TestHedgeCallerCancelEndsEveryRun(t *testing.T) {
 		defer cancel()
 		s := &runs{delays: []time.Duration{time.Second, time.Second}, results: []error{nil, nil}}
 		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1})}
-		_, err := rebound.Do(ctx, p, s.fn)
+		_, err := rebound.DoHedged(ctx, p, s.fn)
 		if e := asError(t, err); e.Reason != rebound.ReasonCanceled {
 			t.Fatalf("got %v, want canceled", err)
 		}
@@ -403,5 +403,15 @@ func TestHedgersGiveEachKeyItsOwnHedger(t *testing.T) {
 	g.Get("c")
 	if g.Len() != 2 {
 		t.Fatalf("Len() = %d, want the limit 2", g.Len())
+	}
+}
+
+func TestDoRefusesAHedgerAndNamesDoHedged(t *testing.T) {
+	calls := 0
+	p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{})}
+	err := rebound.Run(t.Context(), p, func(context.Context) error { calls++; return nil })
+	var ce *rebound.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Policy.Hedger" || calls != 0 {
+		t.Fatalf("got %v after %d calls, want a ConfigError on Policy.Hedger and no call", err, calls)
 	}
 }

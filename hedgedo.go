@@ -95,36 +95,92 @@ type hedgeResult[T any] struct {
 	run *hedgeRun
 }
 
-// runHedged runs one attempt of a call whose policy has a Hedger: fn runs,
-// and each delay that passes without an answer starts one more run of it,
-// up to MaxHedges and within the hedger's budget. The first success is
-// returned and the other runs are canceled and dropped. A failure that the
-// policy would not retry ends the attempt at once; a retryable one waits
-// for the runs still going, and the attempt fails with the last failure
-// when none is left. Until the hedger knows its delay, fn runs alone and
-// its latency is measured.
-func runHedged[T any](ctx context.Context, c *call, fn func(context.Context) (T, error)) (T, error) {
-	p := c.p
-	h := p.Hedger
+// DoHedged is Do for calls that may be hedged: when p.Hedger is set and
+// p.NonIdempotent is not, each attempt still running after the hedger's
+// delay gets another run of fn beside it, up to HedgeConfig.MaxHedges and
+// within the hedger's budget, and the first success is the attempt's
+// answer. The runs left are canceled, and their values dropped (see
+// Hold). A failure the policy would not retry ends the attempt at once; a
+// retryable one waits for the runs still going, and the attempt fails
+// with the last failure when none is left; then the policy retries as Do
+// does (backoff, budget, breaker: the attempt with its hedges counts
+// once). Each run gets its own Policy.AttemptTimeout.
+//
+// fn must be safe to run on several goroutines at once, and must return
+// promptly once its context ends. Runs that lose may still be running
+// when DoHedged returns.
+//
+// Without a Hedger, or for a NonIdempotent policy, DoHedged is Do (fn then
+// runs on the caller's goroutine); DoHedged itself allocates, because fn
+// may run on other goroutines.
+func DoHedged[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error)) (T, error) {
+	if p.Hedger == nil || p.NonIdempotent {
+		p.Hedger = nil
+		return Do(ctx, p, fn)
+	}
+	if err := p.Validate(); err != nil {
+		var zero T
+		return zero, err
+	}
+	h := &hedgedCall[T]{p: p, fn: fn, start: now()}
+	// The attempts of the loop are the hedged ones: each of their runs
+	// gets its own timeout.
+	q := p
+	q.Hedger = nil
+	q.AttemptTimeout = 0
+	var zero T
+	// When the call fails, the value returned is the last attempt's: its
+	// run, if held, stays so for the caller to release.
+	return retry(ctx, &q, h.run, zero, nil, h.start, false)
+}
+
+// hedgedCall is the state of one DoHedged call across its attempts.
+type hedgedCall[T any] struct {
+	p        Policy
+	fn       func(context.Context) (T, error)
+	start    time.Duration
+	attempts int
+	held     *hedgeRun // the run whose failed value the last attempt returned
+}
+
+func (h *hedgedCall[T]) observe(ctx context.Context, e Event) {
+	if h.p.Observer != nil {
+		e.Endpoint = h.p.Endpoint
+		h.p.Observer.Observe(ctx, e)
+	}
+}
+
+// run runs one attempt: fn runs, and each delay that passes without an
+// answer starts one more run of it. Until the hedger knows its delay, fn
+// runs alone and its latency is measured.
+func (h *hedgedCall[T]) run(ctx context.Context) (T, error) {
+	p := &h.p
+	hg := p.Hedger
+	h.attempts++
+	if h.held != nil {
+		// The value of the attempt before, which failed.
+		h.held.drop()
+		h.held = nil
+	}
 	at := now()
-	h.recordAttempt(at)
-	delay, ok := h.delay(at)
+	hg.recordAttempt(at)
+	delay, ok := hg.delay(at)
 	if !ok {
 		actx, cancel := ctx, context.CancelFunc(nil)
 		if p.AttemptTimeout > 0 {
 			actx, cancel = context.WithTimeout(ctx, p.AttemptTimeout)
 		}
-		v, err := fn(actx)
+		v, err := h.fn(actx)
 		if cancel != nil {
 			cancel()
 		}
 		if err == nil {
 			end := now()
-			h.lat.record(end, end-at)
+			hg.lat.record(end, end-at)
 		}
 		return v, err
 	}
-	maxRuns := 1 + h.cfg.MaxHedges
+	maxRuns := 1 + hg.cfg.MaxHedges
 	results := make(chan hedgeResult[T], maxRuns)
 	runs := make([]*hedgeRun, 0, maxRuns)
 	launch := func() {
@@ -138,7 +194,7 @@ func runHedged[T any](ctx context.Context, c *call, fn func(context.Context) (T,
 		r.ctx = hedgeCtx{Context: rctx, run: r}
 		runs = append(runs, r)
 		go func() {
-			v, err := fn(&r.ctx)
+			v, err := h.fn(&r.ctx)
 			r.mu.Lock()
 			if r.lost {
 				r.mu.Unlock()
@@ -155,7 +211,7 @@ func runHedged[T any](ctx context.Context, c *call, fn func(context.Context) (T,
 	defer timer.Stop()
 	timerC := timer.C
 	inflight := 1
-	var last *hedgeResult[T]
+	var last *hedgeRun
 	for {
 		select {
 		case <-timerC:
@@ -164,13 +220,13 @@ func runHedged[T any](ctx context.Context, c *call, fn func(context.Context) (T,
 				continue
 			}
 			t := now()
-			if !h.allowHedge(t) {
-				c.observe(ctx, Event{Kind: HedgeRejected, Attempt: c.attempt, Hedge: uint8(len(runs)), Elapsed: t - c.start})
+			if !hg.allowHedge(t) {
+				h.observe(ctx, Event{Kind: HedgeRejected, Attempt: h.attempts, Hedge: uint8(len(runs)), Elapsed: t - h.start})
 				continue
 			}
 			launch()
 			inflight++
-			c.observe(ctx, Event{Kind: HedgeStarted, Attempt: c.attempt, Hedge: uint8(len(runs) - 1), Wait: delay, Elapsed: t - c.start})
+			h.observe(ctx, Event{Kind: HedgeStarted, Attempt: h.attempts, Hedge: uint8(len(runs) - 1), Wait: delay, Elapsed: t - h.start})
 			if len(runs) < maxRuns {
 				timer.Reset(delay)
 				timerC = timer.C
@@ -180,29 +236,29 @@ func runHedged[T any](ctx context.Context, c *call, fn func(context.Context) (T,
 			end := now()
 			r := res.run
 			if res.err == nil {
-				h.lat.record(end, end-r.start)
+				hg.lat.record(end, end-r.start)
 				if last != nil {
-					last.run.drop()
+					last.drop()
 				}
-				settleHedges(ctx, c, runs, r, results, end, true)
+				h.settle(ctx, runs, r, results, end, true)
 				if r.n > 0 {
-					c.observe(ctx, Event{Kind: HedgeFinished, Attempt: c.attempt, Hedge: uint8(r.n), Result: ResultWon, Duration: end - r.start, Elapsed: end - c.start})
+					h.observe(ctx, Event{Kind: HedgeFinished, Attempt: h.attempts, Hedge: uint8(r.n), Result: ResultWon, Duration: end - r.start, Elapsed: end - h.start})
 				}
 				r.keep()
 				return res.v, nil
 			}
-			cl := c.classify(ctx, res.err)
+			cl := classifyAttempt(ctx, p, res.err)
 			if r.n > 0 {
-				c.observe(ctx, Event{Kind: HedgeFinished, Attempt: c.attempt, Hedge: uint8(r.n), Result: ResultFailure, Class: cl.Class, Err: res.err, Duration: end - r.start, Elapsed: end - c.start})
+				h.observe(ctx, Event{Kind: HedgeFinished, Attempt: h.attempts, Hedge: uint8(r.n), Result: ResultFailure, Class: cl.Class, Err: res.err, Duration: end - r.start, Elapsed: end - h.start})
 			}
 			if last != nil {
-				last.run.drop()
+				last.drop()
 			}
-			last = &res
+			last = r
 			if inflight == 0 || cl.Class == Canceled || !p.retries(cl) {
-				settleHedges(ctx, c, runs, r, results, end, false)
+				h.settle(ctx, runs, r, results, end, false)
 				r.keep()
-				c.held = r
+				h.held = r
 				return res.v, res.err
 			}
 		}
@@ -214,7 +270,7 @@ func runHedged[T any](ctx context.Context, c *call, fn func(context.Context) (T,
 // return), and results already sent are dropped. With won, a run cut
 // short counts its time so far as a latency sample, since it would have
 // taken at least that long.
-func settleHedges[T any](ctx context.Context, c *call, runs []*hedgeRun, keep *hedgeRun, results chan hedgeResult[T], end time.Duration, won bool) {
+func (h *hedgedCall[T]) settle(ctx context.Context, runs []*hedgeRun, keep *hedgeRun, results chan hedgeResult[T], end time.Duration, won bool) {
 	for _, r := range runs {
 		if r == keep {
 			continue
@@ -230,10 +286,10 @@ func settleHedges[T any](ctx context.Context, c *call, runs []*hedgeRun, keep *h
 		}
 		r.cancel()
 		if won {
-			c.p.Hedger.lat.record(end, end-r.start)
+			h.p.Hedger.lat.record(end, end-r.start)
 		}
 		if r.n > 0 {
-			c.observe(ctx, Event{Kind: HedgeFinished, Attempt: c.attempt, Hedge: uint8(r.n), Result: ResultLost, Duration: end - r.start, Elapsed: end - c.start})
+			h.observe(ctx, Event{Kind: HedgeFinished, Attempt: h.attempts, Hedge: uint8(r.n), Result: ResultLost, Duration: end - r.start, Elapsed: end - h.start})
 		}
 	}
 	for {
@@ -241,7 +297,7 @@ func settleHedges[T any](ctx context.Context, c *call, runs []*hedgeRun, keep *h
 		case res := <-results:
 			res.run.drop()
 			if res.run.n > 0 {
-				c.observe(ctx, Event{Kind: HedgeFinished, Attempt: c.attempt, Hedge: uint8(res.run.n), Result: ResultLost, Duration: end - res.run.start, Elapsed: end - c.start})
+				h.observe(ctx, Event{Kind: HedgeFinished, Attempt: h.attempts, Hedge: uint8(res.run.n), Result: ResultLost, Duration: end - res.run.start, Elapsed: end - h.start})
 			}
 		default:
 			return

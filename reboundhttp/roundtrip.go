@@ -36,6 +36,9 @@ func (t *Transport) roundTrip(req *http.Request, jc *jsonCall) (*http.Response, 
 	if err != nil {
 		return nil, err
 	}
+	if p.Hedger != nil {
+		return t.roundTripHedged(c, p) // c copied: this call's c stays on the stack
+	}
 	// The request body is closed by the base transport of the attempt that
 	// sends it; if no attempt sends it, close it here.
 	defer func() {
@@ -63,6 +66,7 @@ func (t *Transport) prepare(c *roundTripCall) (rebound.Policy, error) {
 	c.first = first
 	if !replayable {
 		p.MaxAttempts = 1
+		p.Hedger = nil
 	}
 	if !safeMethod(req.Method) && !hasIdempotencyKey(req.Header) {
 		if t.cfg.IdempotencyKeys && (req.Method == http.MethodPost || req.Method == http.MethodPatch) {
@@ -75,6 +79,11 @@ func (t *Transport) prepare(c *roundTripCall) (rebound.Policy, error) {
 			p.NonIdempotent = true
 		}
 	}
+	if !safeMethod(req.Method) {
+		// Not even with an Idempotency-Key: the server would answer the
+		// hedge 409 while the first request runs.
+		p.Hedger = nil
+	}
 	if t.labelled {
 		label := t.label(req)
 		p.Endpoint = label
@@ -83,6 +92,9 @@ func (t *Transport) prepare(c *roundTripCall) (rebound.Policy, error) {
 		}
 		if t.cfg.Budgets != nil {
 			p.Budget = t.cfg.Budgets.Get(label)
+		}
+		if t.cfg.Hedgers != nil && p.Hedger == nil && replayable && safeMethod(req.Method) {
+			p.Hedger = t.cfg.Hedgers.Get(label)
 		}
 	}
 	return p, nil

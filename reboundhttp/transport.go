@@ -60,6 +60,14 @@ type Config struct {
 	Breakers *rebound.Breakers
 	// Budgets, when set, gives each endpoint its own retry budget.
 	Budgets *rebound.Budgets
+	// Hedgers, when set, gives each endpoint its own rebound.Hedger:
+	// a request still waiting for its response after the hedger's delay
+	// is sent again beside the first, and the first good response wins
+	// (see "Hedged requests" in the package doc). Only requests whose
+	// method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) and
+	// whose body can be replayed are hedged. Policy.Hedger, when set
+	// instead, is one hedger for every endpoint.
+	Hedgers *rebound.Hedgers
 	// Endpoint labels a request for events, logs, metrics, breakers and
 	// budgets. WithEndpoint on the request's context takes precedence.
 	// Default DefaultEndpoint: method and host.
@@ -156,7 +164,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 	if d > 0 {
 		t.timer = newAttemptTimer(d)
 	}
-	t.labelled = cfg.Policy.Observer != nil || cfg.Breakers != nil || cfg.Budgets != nil
+	t.labelled = cfg.Policy.Observer != nil || cfg.Breakers != nil || cfg.Budgets != nil || cfg.Hedgers != nil
 	return t, nil
 }
 

@@ -20,6 +20,7 @@ const (
 	KeyDuration = "duration"
 	KeyFrom     = "from"
 	KeyTo       = "to"
+	KeyHedge    = "hedge"
 )
 
 // SlogObserver logs events to a *slog.Logger. It logs:
@@ -35,7 +36,9 @@ const (
 //   - a canceled call, a call that will be retried later (ResultRetrying)
 //     and every attempt, at DEBUG;
 //   - a breaker opening at WARN, and its other changes at INFO;
-//   - a budget refusing a retry, at DEBUG (the call's WARN line says it too).
+//   - a budget refusing a retry, at DEBUG (the call's WARN line says it too);
+//   - hedges (started, finished with their result, refused by the hedge
+//     budget), at DEBUG.
 //
 // A call whose first attempt succeeds is not logged at all. Errors are
 // logged with their Error text, which should not carry secrets.
@@ -132,6 +135,12 @@ func (o *SlogObserver) Observe(ctx context.Context, e Event) {
 		}
 	case BudgetRejected:
 		msg = "retry budget exhausted"
+	case HedgeStarted:
+		msg = "hedge started"
+	case HedgeFinished:
+		msg = "hedge finished"
+	case HedgeRejected:
+		msg = "hedge budget exhausted"
 	default:
 		return
 	}
@@ -145,6 +154,9 @@ func (o *SlogObserver) Observe(ctx context.Context, e Event) {
 		attrs = append(attrs, slog.String(KeyFrom, e.From.String()), slog.String(KeyTo, e.To.String()))
 	default:
 		attrs = append(attrs, slog.Int(KeyAttempt, e.Attempt))
+		if e.Hedge > 0 {
+			attrs = append(attrs, slog.Int(KeyHedge, int(e.Hedge)))
+		}
 		switch e.Kind {
 		case RetryScheduled, BudgetRejected:
 			attrs = append(attrs, slog.String(KeyReason, e.Class.String()))
@@ -155,9 +167,11 @@ func (o *SlogObserver) Observe(ctx context.Context, e Event) {
 			}
 		case AttemptFinished:
 			attrs = append(attrs, slog.Duration(KeyDuration, e.Duration))
+		case HedgeFinished:
+			attrs = append(attrs, slog.String(KeyResult, e.Result.String()), slog.Duration(KeyDuration, e.Duration))
 		}
 		attrs = append(attrs, slog.Duration(KeyElapsed, e.Elapsed))
-		if e.Kind == RetryScheduled {
+		if e.Kind == RetryScheduled || e.Kind == HedgeStarted {
 			attrs = append(attrs, slog.Duration(KeyWait, e.Wait))
 		}
 		if e.Err != nil {

@@ -226,3 +226,32 @@ func BenchmarkSlogObserver(b *testing.B) {
 		})
 	}
 }
+
+func TestSlogObserverLogsHedgesAtDebug(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		obs := rebound.NewSlogObserver(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		h, _ := rebound.NewHedger(rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1})
+		p := rebound.Policy{Endpoint: "search", Observer: obs, Hedger: h}
+		s := &runs{delays: []time.Duration{time.Second, 5 * time.Millisecond}, results: []error{nil, nil}}
+		if _, err := rebound.DoHedged(t.Context(), p, s.fn); err != nil {
+			t.Fatal(err)
+		}
+		var hedgeLines []map[string]any
+		for _, l := range logLines(t, &buf) {
+			if l["hedge"] != nil {
+				hedgeLines = append(hedgeLines, l)
+			}
+		}
+		if len(hedgeLines) != 2 {
+			t.Fatalf("hedge lines %v, want started and finished", hedgeLines)
+		}
+		st, fin := hedgeLines[0], hedgeLines[1]
+		if st["level"] != "DEBUG" || st["msg"] != "hedge started" || st["hedge"] != float64(1) || st["attempt"] != float64(1) || st["wait"] != float64(10*time.Millisecond) {
+			t.Errorf("started line: %v", st)
+		}
+		if fin["level"] != "DEBUG" || fin["msg"] != "hedge finished" || fin["result"] != "won" || fin["duration"] != float64(5*time.Millisecond) || fin["elapsed"] != float64(15*time.Millisecond) {
+			t.Errorf("finished line: %v", fin)
+		}
+	})
+}

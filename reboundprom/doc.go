@@ -31,6 +31,11 @@
 //	rebound_retry_wait_seconds{endpoint}                 histogram
 //	    Each wait scheduled before a retry.
 //	rebound_budget_rejections_total{endpoint}            counter
+//	rebound_hedges_total{endpoint,result}                counter
+//	    Hedged requests (rebound.Hedger). result: won (its answer was
+//	    used), lost (another run answered first; canceled or dropped),
+//	    failure, rejected (the hedge budget refused it: not sent). The
+//	    series of an endpoint appear at its first hedge.
 //	rebound_consecutive_failures{endpoint}               gauge
 //	    Calls in a row that did not succeed (canceled ones aside); 0 after
 //	    a success.

@@ -53,6 +53,7 @@ type Observer struct {
 	attemptDur   *durations
 	retryWait    *prometheus.HistogramVec
 	budgetRej    *prometheus.CounterVec
+	hedges       *prometheus.CounterVec
 	consecutive  *prometheus.GaugeVec
 	transitions  *prometheus.CounterVec
 	breakerState *prometheus.Desc
@@ -81,6 +82,7 @@ type endpoint struct {
 	attemptDur  *durSeries
 	retryWait   prometheus.Observer
 	budgetRej   prometheus.Counter
+	hedges      atomic.Pointer[[4]prometheus.Counter] // by hedgeResult; made at the first hedge
 	consecutive prometheus.Gauge
 	failures    atomic.Int64
 	transitions [3]prometheus.Counter // by rebound.BreakerState
@@ -135,6 +137,10 @@ func New(cfg Config) (*Observer, error) {
 			Name: "rebound_budget_rejections_total",
 			Help: "Retries refused by a retry budget.",
 		}, []string{"endpoint"}),
+		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rebound_hedges_total",
+			Help: "Hedged requests by how they ended: won (answered first), lost (canceled or dropped: another run answered), failure, rejected (refused by the hedge budget, not sent).",
+		}, []string{"endpoint", "result"}),
 		consecutive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rebound_consecutive_failures",
 			Help: "Logical calls that did not succeed in a row (canceled calls aside), reset by a success.",
@@ -151,7 +157,7 @@ func New(cfg Config) (*Observer, error) {
 	}
 	empty := map[string]*endpoint{}
 	o.endpoints.Store(&empty)
-	for _, c := range []prometheus.Collector{o.retries, o.calls, o.attempts, o.callDur, o.attemptDur, o.retryWait, o.budgetRej, o.consecutive, o.transitions, breakerCollector{o}} {
+	for _, c := range []prometheus.Collector{o.retries, o.calls, o.attempts, o.callDur, o.attemptDur, o.retryWait, o.budgetRej, o.hedges, o.consecutive, o.transitions, breakerCollector{o}} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
 		}
@@ -161,6 +167,7 @@ func New(cfg Config) (*Observer, error) {
 
 var (
 	resultLabels = [6]string{"", "success", "failure", "gave_up", "rejected", "retrying"}
+	hedgeLabels  = [4]string{"won", "lost", "failure", "rejected"}
 	stateLabels  = [3]string{"closed", "half_open", "open"}
 )
 
@@ -263,11 +270,38 @@ func (o *Observer) Observe(_ context.Context, e rebound.Event) {
 		}
 	case rebound.BudgetRejected:
 		ep.budgetRej.Inc()
+	case rebound.HedgeFinished:
+		switch e.Result {
+		case rebound.ResultWon:
+			o.hedgeCounters(ep)[0].Inc()
+		case rebound.ResultLost:
+			o.hedgeCounters(ep)[1].Inc()
+		case rebound.ResultFailure:
+			o.hedgeCounters(ep)[2].Inc()
+		}
+	case rebound.HedgeRejected:
+		o.hedgeCounters(ep)[3].Inc()
 	case rebound.BreakerStateChanged:
 		if e.To <= rebound.Open {
 			ep.transitions[e.To].Inc()
 		}
 	}
+}
+
+// hedgeCounters returns ep's rebound_hedges_total series, made at the
+// first hedge event so that endpoints that are never hedged add no series.
+func (o *Observer) hedgeCounters(ep *endpoint) *[4]prometheus.Counter {
+	if h := ep.hedges.Load(); h != nil {
+		return h
+	}
+	h := new([4]prometheus.Counter)
+	for i, r := range hedgeLabels {
+		h[i] = o.hedges.WithLabelValues(ep.name, r)
+	}
+	if !ep.hedges.CompareAndSwap(nil, h) {
+		return ep.hedges.Load()
+	}
+	return h
 }
 
 // WatchBreakers makes the rebound_breaker_state gauge report every breaker

@@ -196,3 +196,44 @@ func TestExpositionPassesLint(t *testing.T) {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+func TestHedgesAreCountedByResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o, reg := newObserver(t, reboundprom.Config{})
+		h, err := rebound.NewHedger(rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := rebound.Policy{Endpoint: "search", Observer: o, Hedger: h}
+		// A slow attempt is hedged and the hedge wins; then, under a
+		// hedger whose budget (10% of attempts) has no room yet, a slow
+		// attempt's hedge is refused.
+		var n int
+		slowThenFast := func(ctx context.Context) (int, error) {
+			n++
+			d := time.Millisecond
+			if n%2 == 1 {
+				d = time.Second
+			}
+			select {
+			case <-time.After(d):
+				return n, nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		if _, err := rebound.DoHedged(t.Context(), p, slowThenFast); err != nil {
+			t.Fatal(err)
+		}
+		promtest.Expect(t, reg, "rebound_hedges_total", map[string]string{"endpoint": "search", "result": "won"}, 1)
+		promtest.Expect(t, reg, "rebound_hedges_total", map[string]string{"endpoint": "search", "result": "lost"}, 0)
+		promtest.Expect(t, reg, "rebound_hedges_total", map[string]string{"endpoint": "search", "result": "rejected"}, 0)
+		h2, _ := rebound.NewHedger(rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 0.1})
+		p.Hedger = h2
+		n = 0
+		if _, err := rebound.DoHedged(t.Context(), p, slowThenFast); err != nil {
+			t.Fatal(err)
+		}
+		promtest.Expect(t, reg, "rebound_hedges_total", map[string]string{"endpoint": "search", "result": "rejected"}, 1)
+	})
+}

@@ -106,6 +106,12 @@
 //	rebound.attempt                an attempt ended (on Do's  rebound.attempt, rebound.class,
 //	                               spans only)                rebound.attempt.duration (s),
 //	                                                          error.message
+//	rebound.hedge                  a hedge started, ended or  rebound.attempt, rebound.hedge,
+//	                               was refused by the budget  rebound.result (started, won,
+//	                                                          lost, failure, rejected),
+//	                                                          rebound.retry.wait (s, started),
+//	                                                          rebound.attempt.duration (s),
+//	                                                          rebound.class, error.message
 //
 // rebound.class is none for a successful attempt, else connection,
 // response, logic, canceled or unknown; rebound.result is success,
@@ -126,6 +132,7 @@
 //	rebound.attempt.duration      histogram          s            rebound.endpoint
 //	rebound.retry.wait            histogram          s            rebound.endpoint
 //	rebound.budget.rejections     counter            {retry}      rebound.endpoint
+//	rebound.hedges                counter            {hedge}      rebound.endpoint, rebound.result
 //	rebound.consecutive_failures  gauge              {call}       rebound.endpoint
 //	rebound.breaker.state         observable gauge   1            rebound.endpoint
 //	rebound.breaker.transitions   counter            {transition} rebound.endpoint, rebound.breaker.to

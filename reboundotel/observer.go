@@ -32,6 +32,7 @@ const (
 	keyBreakerFrom = attribute.Key("rebound.breaker.from")
 	keyBreakerTo   = attribute.Key("rebound.breaker.to")
 	keyErrMessage  = attribute.Key("error.message")
+	keyHedge       = attribute.Key("rebound.hedge")
 )
 
 // Names of the span events.
@@ -42,6 +43,7 @@ const (
 	EventCallFinished        = "rebound.call_finished"
 	EventBreakerStateChanged = "rebound.breaker_state_changed"
 	EventAttempt             = "rebound.attempt"
+	EventHedge               = "rebound.hedge"
 )
 
 // Observer is a rebound.Observer that records rebound's events as
@@ -59,6 +61,7 @@ type Observer struct {
 	attemptDur   metric.Float64Histogram
 	retryWait    metric.Float64Histogram
 	budgetRej    metric.Int64Counter
+	hedges       metric.Int64Counter
 	consecutive  metric.Int64Gauge
 	transitions  metric.Int64Counter
 	breakerState metric.Int64ObservableGauge
@@ -92,12 +95,14 @@ type endpoint struct {
 	plain       []metric.AddOption       // the endpoint alone
 	plainRecord []metric.RecordOption    // the endpoint alone
 	transitions [3][]metric.AddOption    // by the state entered
+	hedges      [4][]metric.AddOption    // won, lost, failure, rejected
 	failures    atomic.Int64
 }
 
 var (
 	resultNames = [6]string{"", "success", "failure", "gave_up", "rejected", "retrying"}
 	stateNames  = [3]string{"closed", "half_open", "open"}
+	hedgeNames  = [4]string{"won", "lost", "failure", "rejected"}
 )
 
 // New creates the Observer's instruments with cfg's MeterProvider, or
@@ -118,7 +123,7 @@ func New(cfg Config) (*Observer, error) {
 	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
 		o.untimed = o.noMetrics
 	}
-	var errs [10]error
+	var errs [11]error
 	o.retries, errs[0] = m.Int64Counter("http.request.retries", metric.WithUnit("{retry}"),
 		metric.WithDescription("Retries (attempts after the first), counted when their call ends; status is the call's final outcome: succeeded or failed."))
 	o.calls, errs[1] = m.Int64Counter("rebound.calls", metric.WithUnit("{call}"),
@@ -143,6 +148,8 @@ func New(cfg Config) (*Observer, error) {
 	o.breakerState, errs[9] = m.Int64ObservableGauge("rebound.breaker.state", metric.WithUnit("1"),
 		metric.WithDescription("Circuit breaker state, read at collection time: 0 closed, 1 half-open, 2 open."),
 		metric.WithInt64Callback(o.observeBreakers))
+	o.hedges, errs[10] = m.Int64Counter("rebound.hedges", metric.WithUnit("{hedge}"),
+		metric.WithDescription("Hedged requests by how they ended: won (answered first), lost (canceled or dropped: another run answered), failure, rejected (refused by the hedge budget, not sent)."))
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -177,6 +184,9 @@ func newEndpoint(name string) *endpoint {
 	ep.attempts[5] = addOpts(e, keyClass.String("none"))
 	ep.plain = addOpts(e)
 	ep.plainRecord = recordOpts(e)
+	for i, r := range hedgeNames {
+		ep.hedges[i] = addOpts(e, keyResult.String(r))
+	}
 	for s := rebound.Closed; s <= rebound.Open; s++ {
 		ep.transitions[s] = addOpts(e, keyBreakerTo.String(stateNames[s]))
 	}
@@ -293,6 +303,10 @@ func (o *Observer) measure(ctx context.Context, e *rebound.Event) {
 		}
 	case rebound.BudgetRejected:
 		o.budgetRej.Add(ctx, 1, ep.plain...)
+	case rebound.HedgeFinished, rebound.HedgeRejected:
+		if i := hedgeIndex(e); i >= 0 {
+			o.hedges.Add(ctx, 1, ep.hedges[i]...)
+		}
 	case rebound.BreakerStateChanged:
 		if e.To <= rebound.Open {
 			o.transitions.Add(ctx, 1, ep.transitions[e.To]...)
@@ -300,9 +314,44 @@ func (o *Observer) measure(ctx context.Context, e *rebound.Event) {
 	}
 }
 
+// hedgeIndex returns the index in hedgeNames of a hedge event's result, or
+// -1.
+func hedgeIndex(e *rebound.Event) int {
+	switch {
+	case e.Kind == rebound.HedgeRejected:
+		return 3
+	case e.Result == rebound.ResultWon:
+		return 0
+	case e.Result == rebound.ResultLost:
+		return 1
+	case e.Result == rebound.ResultFailure:
+		return 2
+	}
+	return -1
+}
+
 // spanEvent records e on span, which is recording.
 func spanEvent(ctx context.Context, span trace.Span, e *rebound.Event) {
 	switch e.Kind {
+	case rebound.HedgeStarted:
+		span.AddEvent(EventHedge, trace.WithAttributes(
+			keyAttempt.Int(e.Attempt),
+			keyHedge.Int(int(e.Hedge)),
+			keyResult.String("started"),
+			keyWait.Float64(e.Wait.Seconds()),
+		))
+	case rebound.HedgeFinished, rebound.HedgeRejected:
+		attrs := []attribute.KeyValue{keyAttempt.Int(e.Attempt), keyHedge.Int(int(e.Hedge))}
+		if i := hedgeIndex(e); i >= 0 {
+			attrs = append(attrs, keyResult.String(hedgeNames[i]))
+		}
+		if e.Kind == rebound.HedgeFinished {
+			attrs = append(attrs, keyDuration.Float64(e.Duration.Seconds()))
+		}
+		if e.Err != nil {
+			attrs = append(attrs, keyClass.String(e.Class.String()), keyErrMessage.String(errText(e.Err)))
+		}
+		span.AddEvent(EventHedge, trace.WithAttributes(attrs...))
 	case rebound.RetryScheduled:
 		span.AddEvent(EventRetry, trace.WithAttributes(
 			keyAttempt.Int(e.Attempt),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -354,4 +355,39 @@ func TestUntimedOnlyOverNoopProviders(t *testing.T) {
 			t.Errorf("%s: Untimed() = %v, want %v", c.name, o.Untimed(), c.want)
 		}
 	}
+}
+
+// A hedge that wins is a rebound.hedge event on the caller's span (started,
+// then won) and counts in rebound.hedges.
+func TestHedgeEventsAndMetric(t *testing.T) {
+	tel := newTelemetry(t)
+	o := tel.observer(t, tel.config())
+	h, err := rebound.NewHedger(rebound.HedgeConfig{Delay: time.Millisecond, Ratio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, span := tel.tp.Tracer("test").Start(context.Background(), "caller")
+	var n atomic.Int32
+	_, err = rebound.DoHedged(ctx, rebound.Policy{Endpoint: "search", Hedger: h, Observer: o}, func(ctx context.Context) (int, error) {
+		if n.Add(1) == 1 {
+			<-ctx.Done() // the first run answers only when canceled
+			return 0, ctx.Err()
+		}
+		return 2, nil
+	})
+	span.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spanNamed(t, tel.spans.Ended(), "caller")
+	var results []string
+	for _, e := range events(s, reboundotel.EventHedge) {
+		v, _ := attr(e.Attributes, "rebound.result")
+		hn, _ := attr(e.Attributes, "rebound.hedge")
+		results = append(results, v.AsString()+"/"+hn.Emit())
+	}
+	if len(results) != 2 || results[0] != "started/1" || results[1] != "won/1" {
+		t.Fatalf("rebound.hedge events %q, want started/1 then won/1", results)
+	}
+	tel.expect(t, "rebound.hedges", map[string]string{"rebound.endpoint": "search", "rebound.result": "won"}, 1)
 }

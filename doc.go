@@ -57,11 +57,29 @@
 // [Breakers] and [Budgets] are bounded registries keyed by endpoint. All
 // three are safe for concurrent use and take no lock on the happy path.
 //
+// # Hedged requests
+//
+// A slow answer is often a slow server, not a failed one: sending the same
+// idempotent request again after a delay and taking the first answer cuts
+// the tail ("The Tail at Scale"). Set Policy.Hedger and call [DoHedged]:
+// an attempt still running after the [Hedger]'s delay gets another run
+// beside it (up to HedgeConfig.MaxHedges), and the first success wins.
+// The delay is fixed (HedgeConfig.Delay) or read live from the endpoint's
+// recent latencies (by default their 95th percentile, once 20 are known),
+// and a budget keeps hedges at 10% of attempts by default, so that a slow
+// dependency is not sent twice its load. Non-idempotent calls are never
+// hedged. The runs that lose are canceled; a run whose value keeps using
+// its context (a response body) calls [Hold], so that the winner's context
+// stays live until the caller releases it and the losers' values are
+// discarded. [Do] refuses a Hedger: it runs one attempt at a time and so
+// allocates nothing, where DoHedged must run fn on other goroutines.
+//
 // # Events
 //
 // Every decision is emitted once to the policy's [Observer]: an attempt
 // finished, a retry scheduled, the call finished (success, failure, gave_up,
-// rejected), a breaker changed state, a budget refused a retry. Observers
+// rejected), a breaker changed state, a budget refused a retry, a hedge
+// started, ended (won, lost, failure) or was refused by its budget. Observers
 // run synchronously, outside locks, and never feed back into decisions.
 // [SlogObserver] logs retries at INFO and give-ups at WARN with fixed
 // attribute keys ([NewSlogObserverWith] sets the level of failures per

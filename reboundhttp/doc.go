@@ -103,6 +103,25 @@
 // refused by an open breaker fails at once without touching the network.
 // Errors carry URLs without user info or query.
 //
+// # Hedged requests
+//
+// Config.Hedgers gives each endpoint a rebound.Hedger: a request still
+// waiting for its response after the hedger's delay (fixed, or the
+// endpoint's live 95th percentile) is sent again beside the first, and the
+// first good response is returned; hedges stay under 10% of requests by
+// default. Only requests idempotent by their method (GET, HEAD, OPTIONS,
+// TRACE, PUT, DELETE) with a replayable body are hedged; a POST is not,
+// even with an Idempotency-Key, since the server would answer the hedge
+// 409 while the first request runs. The losing requests are canceled and
+// their responses drained and closed; the winner's body stays readable
+// after RoundTrip returns (its context ends when the body is closed), the
+// bug that hedgedhttp (#7), failsafe-go (#65) and resty (#1197) shipped.
+// Each run of an attempt is sent with its own per-attempt timeout and
+// counts as an attempt for AttemptOf (a hedge is a resend for tracing).
+// Hedges are events (rebound.HedgeStarted, HedgeFinished,
+// HedgeRejected) for the observers: rebound_hedges_total{endpoint,result}
+// in reboundprom.
+//
 // # JSON
 //
 // GetJSON and DoJSON decode a 2xx response's JSON body into a value, as the

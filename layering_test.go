@@ -169,6 +169,9 @@ var dependencyBounds = map[string]struct {
 	"internal/redact": {},
 	"reboundhttp":     {rebound: []string{".", "internal/redact"}},
 	"reboundsql":      {rebound: []string{"."}},
+	// The gRPC adapter compiles grpc-go and protobuf, which a gRPC client
+	// has already, and nothing else of rebound's than the core.
+	"reboundgrpc": {rebound: []string{"."}, thirdParty: true},
 	// A receiver that only verifies signatures compiles nothing of the
 	// outbox, nor any other state package.
 	"webhook": {rebound: []string{".", "internal/redact", "reboundhttp"}},

@@ -1,0 +1,2 @@
+// Package reboundgrpc gives gRPC clients rebound's retries.
+package reboundgrpc

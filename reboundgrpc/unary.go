@@ -1,0 +1,48 @@
+package reboundgrpc
+
+import (
+	"context"
+	"strconv"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/rebound-go/rebound"
+)
+
+// UnaryClientInterceptor returns the interceptor that runs every unary
+// call under rebound.Do: each attempt invokes the rest of the chain, and
+// its status is classified by the package doc's table.
+//
+// When the call fails, the error is the *rebound.Error saying why retrying
+// stopped; status.Code and status.FromError on it report the status of the
+// last attempt (see Client.handOver).
+func (c *Client) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
+	return c.unary
+}
+
+func (c *Client) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	p := c.policy(method, opts)
+	// Each attempt reads its trailer, for the server's pushback.
+	var trailer metadata.MD
+	callOpts := make([]grpc.CallOption, len(opts)+1)
+	copy(callOpts, opts)
+	callOpts[len(opts)] = grpc.Trailer(&trailer)
+	n := 0
+	_, err := rebound.Do(ctx, p, func(actx context.Context) (struct{}, error) {
+		n++
+		if n > 1 {
+			actx = metadata.AppendToOutgoingContext(actx, PreviousAttemptsKey, strconv.Itoa(n-1))
+		}
+		trailer = nil
+		err := invoker(actx, method, req, reply, cc, callOpts...)
+		if err != nil {
+			return struct{}{}, attemptError(ctx, err, trailer)
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return c.handOver(ctx, method, err)
+	}
+	return nil
+}

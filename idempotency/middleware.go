@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/idempotency/internal/lease"
 )
 
 // Defaults and limits of Config.
@@ -261,27 +262,12 @@ func (h *handler) release(ctx context.Context, key, token string) {
 
 // renew extends the lease every Lease/3 until stop is called.
 func (h *handler) renew(ctx context.Context, key, token string) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(h.cfg.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if err := h.cfg.Store.Extend(context.WithoutCancel(ctx), key, token, time.Now(), h.cfg.Lease); err != nil {
-					h.cfg.Logger.Warn("idempotency: renewing lease failed", "error", err.Error())
-					if errors.Is(err, ErrLeaseLost) {
-						return
-					}
-				}
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	return lease.Renew(h.cfg.Lease/3, func(now time.Time) error {
+		return h.cfg.Store.Extend(context.WithoutCancel(ctx), key, token, now, h.cfg.Lease)
+	}, func(err error) bool {
+		h.cfg.Logger.Warn("idempotency: renewing lease failed", "error", err.Error())
+		return errors.Is(err, ErrLeaseLost)
+	})
 }
 
 // ParseKey validates an Idempotency-Key header. The draft defines it as a

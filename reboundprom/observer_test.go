@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -208,16 +209,16 @@ func TestHedgesAreCountedByResult(t *testing.T) {
 		// A slow attempt is hedged and the hedge wins; then, under a
 		// hedger whose budget (10% of attempts) has no room yet, a slow
 		// attempt's hedge is refused.
-		var n int
+		var n atomic.Int32
 		slowThenFast := func(ctx context.Context) (int, error) {
-			n++
+			i := n.Add(1)
 			d := time.Millisecond
-			if n%2 == 1 {
+			if i%2 == 1 {
 				d = time.Second
 			}
 			select {
 			case <-time.After(d):
-				return n, nil
+				return int(i), nil
 			case <-ctx.Done():
 				return 0, ctx.Err()
 			}
@@ -230,7 +231,7 @@ func TestHedgesAreCountedByResult(t *testing.T) {
 		promtest.Expect(t, reg, "rebound_hedges_total", map[string]string{"endpoint": "search", "result": "rejected"}, 0)
 		h2, _ := rebound.NewHedger(rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 0.1})
 		p.Hedger = h2
-		n = 0
+		n.Store(0)
 		if _, err := rebound.DoHedged(t.Context(), p, slowThenFast); err != nil {
 			t.Fatal(err)
 		}

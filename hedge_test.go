@@ -415,3 +415,27 @@ func TestDoRefusesAHedgerAndNamesDoHedged(t *testing.T) {
 		t.Fatalf("got %v after %d calls, want a ConfigError on Policy.Hedger and no call", err, calls)
 	}
 }
+
+func TestHedgedRunPanicReachesTheCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int32
+		s := &runs{delays: []time.Duration{time.Second, time.Second}, results: []error{nil, nil}}
+		p := rebound.Policy{Hedger: newHedger(t, rebound.HedgeConfig{Delay: 10 * time.Millisecond, Ratio: 1})}
+		defer func() {
+			if x := recover(); x != "boom" {
+				t.Fatalf("recovered %v, want the run's panic value", x)
+			}
+			synctest.Wait()
+			if s.ctxs[0].Err() == nil {
+				t.Fatal("the other run is live after the panic")
+			}
+		}()
+		_, _ = rebound.DoHedged(t.Context(), p, func(ctx context.Context) (int, error) {
+			if n.Add(1) == 2 {
+				panic("boom")
+			}
+			return s.fn(ctx)
+		})
+		t.Fatal("DoHedged returned")
+	})
+}

@@ -89,6 +89,12 @@ func (r *hedgeRun) keep() {
 	}
 }
 
+// runPanic carries the value a run's fn panicked with to the caller's
+// goroutine.
+type runPanic struct{ value any }
+
+func (p *runPanic) Error() string { return "rebound: hedged run panicked" }
+
 type hedgeResult[T any] struct {
 	v   T
 	err error
@@ -108,7 +114,9 @@ type hedgeResult[T any] struct {
 //
 // fn must be safe to run on several goroutines at once, and must return
 // promptly once its context ends. Runs that lose may still be running
-// when DoHedged returns.
+// when DoHedged returns. A panic in fn is raised again on the caller's
+// goroutine, after the other runs are canceled; one in a run that already
+// lost is lost with it.
 //
 // Without a Hedger, or for a NonIdempotent policy, DoHedged is Do (fn then
 // runs on the caller's goroutine); DoHedged itself allocates, because fn
@@ -194,7 +202,16 @@ func (h *hedgedCall[T]) run(ctx context.Context) (T, error) {
 		r.ctx = hedgeCtx{Context: rctx, run: r}
 		runs = append(runs, r)
 		go func() {
-			v, err := h.fn(&r.ctx)
+			var v T
+			var err error
+			func() {
+				defer func() {
+					if x := recover(); x != nil {
+						err = &runPanic{x}
+					}
+				}()
+				v, err = h.fn(&r.ctx)
+			}()
 			r.mu.Lock()
 			if r.lost {
 				r.mu.Unlock()
@@ -235,6 +252,13 @@ func (h *hedgedCall[T]) run(ctx context.Context) (T, error) {
 			inflight--
 			end := now()
 			r := res.run
+			if p, ok := res.err.(*runPanic); ok {
+				// fn panicked on a run's goroutine: end the others and
+				// panic on the caller's, as Do would.
+				h.settle(ctx, runs, r, results, end, false)
+				r.cancel()
+				panic(p.value)
+			}
 			if res.err == nil {
 				hg.lat.record(end, end-r.start)
 				if last != nil {

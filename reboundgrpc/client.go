@@ -82,6 +82,9 @@ func New(cfg Config) (*Client, error) {
 		}
 		return nil, err
 	}
+	if cfg.Policy.Hedger != nil {
+		return nil, &rebound.ConfigError{Field: "reboundgrpc.Config.Policy.Hedger", Problem: "the interceptors run one attempt at a time and do not hedge: leave it nil"}
+	}
 	c := &Client{cfg: cfg, bufLimit: cfg.MaxBufferedStream}
 	if c.bufLimit == 0 {
 		c.bufLimit = DefaultMaxBufferedStream

@@ -47,6 +47,7 @@ func (c *Client) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cli
 		streamer: streamer,
 		opts:     opts,
 		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	go s.run(c.policy(method, opts))
 	if _, err := s.live(); err != nil {
@@ -82,6 +83,7 @@ type clientStream struct {
 	bufSize   int           // their proto.Size
 	closeSent bool          // the caller called CloseSend
 	changed   chan struct{} // closed and replaced when cur, an attempt's outcome or final changes
+	done      chan struct{} // closed when rebound.Do has returned
 }
 
 // attempt is one attempt's stream.
@@ -101,6 +103,7 @@ func (s *clientStream) run(p rebound.Policy) {
 	}
 	s.signalLocked()
 	s.mu.Unlock()
+	close(s.done)
 }
 
 // attempt runs one attempt: it opens a stream, replays what the caller
@@ -266,6 +269,7 @@ func (s *clientStream) RecvMsg(m any) error {
 			if err != nil {
 				a.cancel()
 			}
+			<-s.done // the call's events are out
 			return err
 		}
 		// a failed, or was abandoned: wait for the next attempt.
@@ -304,6 +308,7 @@ func (s *clientStream) Header() (metadata.MD, error) {
 			// a failed or timed out: ask the next attempt.
 		case md != nil:
 			if s.decide(a, nil) {
+				<-s.done
 				return md, err
 			}
 			// a timed out just then.
@@ -374,6 +379,7 @@ func (s *clientStream) SendMsg(m any) error {
 			s.mu.Unlock()
 			err := a.SendMsg(m)
 			s.sendMu.Unlock()
+			<-s.done
 			return err
 		}
 		// The current attempt failed: wait for the next.

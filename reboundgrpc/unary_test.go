@@ -194,7 +194,7 @@ func TestUnaryIdempotencyCallOptions(t *testing.T) {
 func TestUnaryAttemptTimeout(t *testing.T) {
 	for _, tr := range transports {
 		for _, idempotent := range []bool{true, false} {
-			t.Run(tr, func(t *testing.T) {
+			t.Run(tr+map[bool]string{true: "/idempotent", false: "/non-idempotent"}[idempotent], func(t *testing.T) {
 				rec := &recorder{}
 				p := fast(rec)
 				p.AttemptTimeout = 200 * time.Millisecond

@@ -13,12 +13,23 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rebound-go/rebound/idempotency/idempotencygrpc"
+	"github.com/rebound-go/rebound/internal/pgtest"
 )
 
-func TestMemoryStore(t *testing.T)   { runBehaviour(t, memoryStore) }
-func TestSQLiteStore(t *testing.T)   { runBehaviour(t, sqliteStore) }
-func TestPostgresStore(t *testing.T) { runBehaviour(t, postgresStore) }
-func TestRedisStore(t *testing.T)    { runBehaviour(t, redisStore) }
+func TestMemoryStore(t *testing.T) { runBehaviour(t, memoryStore) }
+func TestSQLiteStore(t *testing.T) { runBehaviour(t, sqliteStore) }
+
+// The PostgreSQL and Redis runs skip at once, with one message, when their
+// service is not configured.
+func TestPostgresStore(t *testing.T) {
+	pgtest.URL(t, postgresPurpose)
+	runBehaviour(t, postgresStore)
+}
+
+func TestRedisStore(t *testing.T) {
+	redisAddr(t)
+	runBehaviour(t, redisStore)
+}
 
 // runBehaviour is the interceptor's behaviour, one subtest per row of the
 // package doc's table that involves the store, each on a fresh store.

@@ -134,10 +134,12 @@ func sqliteStore(t *testing.T) idempotency.Store {
 	return s
 }
 
+const postgresPurpose = "run the gRPC interceptor's tests on the PostgreSQL store"
+
 // postgresStore makes a store in a schema of t's own in the database named
 // by REBOUND_TEST_POSTGRES, or skips t.
 func postgresStore(t *testing.T) idempotency.Store {
-	url := pgtest.URL(t, "run the gRPC interceptor's tests on the PostgreSQL store")
+	url := pgtest.URL(t, postgresPurpose)
 	_, dsn := pgtest.Schema(t, url, "rebound_idemgrpc_test_")
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
@@ -155,14 +157,20 @@ func postgresStore(t *testing.T) idempotency.Store {
 	return s
 }
 
+// redisAddr returns the Redis address in REBOUND_TEST_REDIS, or skips tb.
+func redisAddr(tb testing.TB) string {
+	addr := os.Getenv("REBOUND_TEST_REDIS")
+	if addr == "" {
+		tb.Skip("REBOUND_TEST_REDIS is not set; set it to a Redis address such as 127.0.0.1:6379 to run the gRPC interceptor's tests on the Redis store")
+	}
+	return addr
+}
+
 // redisStore makes a store under a random prefix on the Redis named by
 // REBOUND_TEST_REDIS, or skips t. Its keys expire with their TTL; the
 // prefix's remaining keys are deleted when t ends.
 func redisStore(t *testing.T) idempotency.Store {
-	addr := os.Getenv("REBOUND_TEST_REDIS")
-	if addr == "" {
-		t.Skip("REBOUND_TEST_REDIS is not set; set it to a Redis address such as 127.0.0.1:6379 to run the gRPC interceptor's tests on the Redis store")
-	}
+	addr := redisAddr(t)
 	client := goredis.NewClient(&goredis.Options{Addr: addr})
 	ctx := context.Background()
 	if err := client.Ping(ctx).Err(); err != nil {

@@ -242,7 +242,7 @@ func (in *Interceptor) run(ctx context.Context, req any, handler grpc.UnaryHandl
 	stored, ok, why := encodeOutcome(resp, err, in.cfg.MaxStoredResponse)
 	if !ok {
 		if why != "" {
-			in.cfg.Logger.Warn("idempotencygrpc: outcome not stored; a retry will run the handler again", "method", info(ctx), "reason", why)
+			in.cfg.Logger.Warn("idempotencygrpc: outcome not stored; a retry will run the handler again", "method", methodOf(ctx), "reason", why)
 		}
 		in.release(ctx, scoped, token)
 		return resp, err
@@ -261,8 +261,8 @@ func (in *Interceptor) release(ctx context.Context, key, token string) {
 	}
 }
 
-// info returns the call's full method name for logs.
-func info(ctx context.Context) string {
+// methodOf returns the call's full method name for logs.
+func methodOf(ctx context.Context) string {
 	m, _ := grpc.Method(ctx)
 	return m
 }

@@ -45,6 +45,13 @@ type Config struct {
 	Breakers *rebound.Breakers
 	// Budgets, when set, gives each endpoint its own retry budget.
 	Budgets *rebound.Budgets
+	// Hedgers, when set, gives each endpoint its own rebound.Hedger:
+	// an idempotent unary or server-streaming call still unanswered after
+	// the hedger's delay is sent again beside the first, and the first
+	// answer wins (see "Hedged calls" in the package doc). Policy.Hedger,
+	// when set instead, is one hedger for every endpoint. Calls that are
+	// not idempotent, client and bidi streams are never hedged.
+	Hedgers *rebound.Hedgers
 	// Idempotent says which methods, by full name ("/pkg.Service/Method"),
 	// may run twice without harm: their ABORTED, INTERNAL, UNKNOWN and
 	// DEADLINE_EXCEEDED failures are retried. IdempotentMethods builds one
@@ -82,14 +89,11 @@ func New(cfg Config) (*Client, error) {
 		}
 		return nil, err
 	}
-	if cfg.Policy.Hedger != nil {
-		return nil, &rebound.ConfigError{Field: "reboundgrpc.Config.Policy.Hedger", Problem: "the interceptors run one attempt at a time and do not hedge: leave it nil"}
-	}
 	c := &Client{cfg: cfg, bufLimit: cfg.MaxBufferedStream}
 	if c.bufLimit == 0 {
 		c.bufLimit = DefaultMaxBufferedStream
 	}
-	c.labelled = cfg.Policy.Observer != nil || cfg.Breakers != nil || cfg.Budgets != nil
+	c.labelled = cfg.Policy.Observer != nil || cfg.Breakers != nil || cfg.Budgets != nil || cfg.Hedgers != nil
 	return c, nil
 }
 
@@ -151,7 +155,8 @@ func (c *Client) label(method string) string {
 }
 
 // policy returns the policy of one call: NonIdempotent unless the call is
-// declared idempotent, and the endpoint's label, breaker and budget.
+// declared idempotent, and the endpoint's label, breaker, budget and (for
+// an idempotent call) hedger.
 func (c *Client) policy(method string, opts []grpc.CallOption) rebound.Policy {
 	p := c.cfg.Policy
 	p.NonIdempotent = !c.idempotent(method, opts)
@@ -164,6 +169,12 @@ func (c *Client) policy(method string, opts []grpc.CallOption) rebound.Policy {
 		if c.cfg.Budgets != nil {
 			p.Budget = c.cfg.Budgets.Get(label)
 		}
+		if c.cfg.Hedgers != nil && !p.NonIdempotent {
+			p.Hedger = c.cfg.Hedgers.Get(label)
+		}
+	}
+	if p.NonIdempotent {
+		p.Hedger = nil
 	}
 	return p
 }

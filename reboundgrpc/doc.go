@@ -123,6 +123,24 @@
 // with the commit point (success) or with the error RecvMsg then returns,
 // the *rebound.Error. Every abandoned attempt's stream is canceled.
 //
+// # Hedged calls
+//
+// Config.Hedgers gives each endpoint a rebound.Hedger (Policy.Hedger, one
+// for all): an idempotent call still unanswered after the hedger's delay
+// (fixed, or the method's live 95th percentile) is sent again beside the
+// first, within the hedger's budget (10% of attempts by default), and the
+// first answer wins; the other is canceled. Only calls declared idempotent
+// are hedged, and of streams only server-streaming ones (their one request
+// is kept and sent to each run; one larger than MaxBufferedStream is not
+// sent twice at once, only retried). Unary runs each get their own reply
+// message, header, trailer and peer; the winner's are copied into the
+// caller's (grpc.Header, grpc.Trailer, grpc.Peer options). A hedged server
+// stream opens its streams at the first RecvMsg or Header, and commits on
+// the first response header (or an OK end without one); the winner stays
+// readable until it ends, the others are canceled. Each run carries
+// grpc-previous-rpc-attempts, as gRFC A6's hedging does. grpc-go itself
+// has no hedging (grpc-go#2823).
+//
 // # Server interceptors
 //
 // UnaryServerInterceptor and StreamServerInterceptor (functions: they need
@@ -148,7 +166,8 @@
 //
 // grpc-go retries by a service config's retryPolicy: it caps maxAttempts
 // at 5 whatever the config says (grpc-go#4615), ignores a policy it finds
-// invalid without telling (grpc-go#7446), has no hedging (grpc-go#2823),
+// invalid without telling (grpc-go#7446), has no hedging (grpc-go#2823;
+// this package hedges, see above),
 // and has only a per-channel throttle, no per-endpoint breaker or budget,
 // and no events. It retries the codes listed, for every method alike. This
 // package's retries sit above grpc-go's, in an interceptor: leave the

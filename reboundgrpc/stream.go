@@ -38,6 +38,11 @@ func (c *Client) StreamClientInterceptor() grpc.StreamClientInterceptor {
 }
 
 func (c *Client) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	p := c.policy(method, opts)
+	if p.Hedger != nil && desc.ServerStreams && !desc.ClientStreams && c.bufLimit >= 0 {
+		return &hedgedStream{c: c, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts, p: p}, nil
+	}
+	p.Hedger = nil
 	s := &clientStream{
 		c:        c,
 		ctx:      ctx,
@@ -49,7 +54,7 @@ func (c *Client) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cli
 		changed:  make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	go s.run(c.policy(method, opts))
+	go s.run(p)
 	if _, err := s.live(); err != nil {
 		return nil, err
 	}

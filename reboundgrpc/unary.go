@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rebound-go/rebound"
 )
@@ -23,6 +24,12 @@ func (c *Client) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 
 func (c *Client) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	p := c.policy(method, opts)
+	if p.Hedger != nil {
+		if rm, ok := reply.(proto.Message); ok {
+			return c.unaryHedged(ctx, method, req, rm, cc, invoker, p, opts)
+		}
+		p.Hedger = nil
+	}
 	// Each attempt reads its trailer, for the server's pushback.
 	var trailer metadata.MD
 	callOpts := make([]grpc.CallOption, len(opts)+1)

@@ -350,12 +350,4 @@ func TestNewRejectsInvalidPolicy(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Field != "reboundgrpc.Config.Policy.MaxAttempts" {
 		t.Fatalf("err %v, want a ConfigError for reboundgrpc.Config.Policy.MaxAttempts", err)
 	}
-	h, err := rebound.NewHedger(rebound.HedgeConfig{Delay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = reboundgrpc.New(reboundgrpc.Config{Policy: rebound.Policy{Hedger: h}})
-	if !errors.As(err, &ce) || ce.Field != "reboundgrpc.Config.Policy.Hedger" {
-		t.Fatalf("err %v, want a ConfigError for reboundgrpc.Config.Policy.Hedger", err)
-	}
 }

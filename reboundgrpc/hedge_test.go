@@ -1,0 +1,199 @@
+package reboundgrpc_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/reboundgrpc"
+)
+
+func hedgers(t *testing.T) *rebound.Hedgers {
+	t.Helper()
+	g, err := rebound.NewHedgers(rebound.HedgeConfig{Delay: 20 * time.Millisecond, Ratio: 1}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// An idempotent unary call whose first attempt stalls is hedged: the
+// hedge's reply, header and trailer are the caller's, and the stalled
+// attempt is canceled.
+func TestUnaryHedgeWins(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			srv := &server{unary: func(ctx context.Context, n int) (*testpb.SimpleResponse, error) {
+				if n == 1 {
+					<-ctx.Done()
+					return nil, ctx.Err()
+				}
+				grpc.SetHeader(ctx, metadata.Pairs("run", "2"))
+				grpc.SetTrailer(ctx, metadata.Pairs("done", "2"))
+				return &testpb.SimpleResponse{Payload: payload("hedge")}, nil
+			}}
+			rec := &recorder{}
+			c := newClient(t, reboundgrpc.Config{Policy: fast(rec), Hedgers: hedgers(t), Idempotent: reboundgrpc.IdempotentMethods(unaryMethod)})
+			client := start(t, tr, srv, nil, c.DialOptions()...)
+			var header, trailer metadata.MD
+			resp, err := client.UnaryCall(testContext(t), &testpb.SimpleRequest{Payload: payload("q")}, grpc.Header(&header), grpc.Trailer(&trailer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(resp.GetPayload().GetBody()); got != "hedge" {
+				t.Fatalf("reply %q, want the hedge's", got)
+			}
+			if header.Get("run")[0] != "2" || trailer.Get("done")[0] != "2" {
+				t.Fatalf("header %v, trailer %v; want the hedge's", header, trailer)
+			}
+			calls := waitCanceled(t, srv, unaryMethod, 0)
+			if len(calls) != 2 || len(calls[1].previous) != 1 || calls[1].previous[0] != "1" {
+				t.Fatalf("server saw %+v; want 2 calls, the hedge with grpc-previous-rpc-attempts 1", calls)
+			}
+			if won := rec.of(rebound.HedgeFinished); len(won) != 1 || won[0].Result != rebound.ResultWon || won[0].Endpoint != unaryMethod {
+				t.Fatalf("HedgeFinished events %+v, want one won for %s", won, unaryMethod)
+			}
+		})
+	}
+}
+
+// A call not declared idempotent is never hedged: no hedger is even made
+// for its method.
+func TestUnaryNotIdempotentIsNotHedged(t *testing.T) {
+	srv := &server{unary: func(ctx context.Context, n int) (*testpb.SimpleResponse, error) {
+		return &testpb.SimpleResponse{Payload: payload("one")}, nil
+	}}
+	g := hedgers(t)
+	c := newClient(t, reboundgrpc.Config{Hedgers: g})
+	client := start(t, "bufconn", srv, nil, c.DialOptions()...)
+	if _, err := client.UnaryCall(testContext(t), &testpb.SimpleRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if g.Len() != 0 {
+		t.Fatalf("%d hedgers made for a method not declared idempotent, want 0", g.Len())
+	}
+	if _, err := client.UnaryCall(testContext(t), &testpb.SimpleRequest{}, reboundgrpc.Idempotent()); err != nil {
+		t.Fatal(err)
+	}
+	if g.Len() != 1 {
+		t.Fatalf("%d hedgers after an idempotent call, want 1", g.Len())
+	}
+}
+
+// The winner of a hedged server stream stays readable after the hedge
+// decided: the hedge sends its first message, then 1 MiB more only after
+// the caller has read that first message; the stalled stream is canceled.
+func TestServerStreamHedgeWinnerIsReadable(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			chunk := bytes.Repeat([]byte("x"), 64<<10)
+			firstRead := make(chan struct{})
+			srv := &server{output: func(n int, req *testpb.StreamingOutputCallRequest, ss grpc.ServerStreamingServer[testpb.StreamingOutputCallResponse]) error {
+				if n == 1 {
+					<-ss.Context().Done()
+					return ss.Context().Err()
+				}
+				if err := ss.Send(&testpb.StreamingOutputCallResponse{Payload: payload("first")}); err != nil {
+					return err
+				}
+				select {
+				case <-firstRead:
+				case <-ss.Context().Done():
+					return ss.Context().Err()
+				}
+				for range 16 {
+					if err := ss.Send(&testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: chunk}}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}}
+			rec := &recorder{}
+			c := newClient(t, reboundgrpc.Config{Policy: fast(rec), Hedgers: hedgers(t), Idempotent: reboundgrpc.IdempotentMethods(outputMethod)})
+			client := start(t, tr, srv, nil, c.DialOptions()...)
+			stream, err := client.StreamingOutputCall(testContext(t), &testpb.StreamingOutputCallRequest{Payload: payload("q")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := stream.Recv()
+			if err != nil || string(m.GetPayload().GetBody()) != "first" {
+				t.Fatalf("first message %v, %v; want the hedge's", m, err)
+			}
+			close(firstRead)
+			total := 0
+			for {
+				m, err := stream.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("reading the winner's stream after %d bytes: %v", total, err)
+				}
+				total += len(m.GetPayload().GetBody())
+			}
+			if total != 1<<20 {
+				t.Fatalf("read %d bytes after the first message, want 1 MiB", total)
+			}
+			calls := waitCanceled(t, srv, outputMethod, 0)
+			if len(calls) != 2 || calls[1].payloads[0] != "q" {
+				t.Fatalf("server saw %+v; want 2 streams, the hedge with the request replayed", calls)
+			}
+			if won := rec.of(rebound.HedgeFinished); len(won) != 1 || won[0].Result != rebound.ResultWon {
+				t.Fatalf("HedgeFinished events %+v, want one won", won)
+			}
+			noStreamLeft(t)
+		})
+	}
+}
+
+// A hedged stream that fails before its commit point is retried like any
+// other: here every run fails UNAVAILABLE twice, then the stream succeeds.
+func TestServerStreamHedgedRetriesBeforeCommit(t *testing.T) {
+	srv := &server{output: func(n int, req *testpb.StreamingOutputCallRequest, ss grpc.ServerStreamingServer[testpb.StreamingOutputCallResponse]) error {
+		if n <= 2 {
+			return status.Error(codes.Unavailable, "not yet")
+		}
+		return ss.Send(&testpb.StreamingOutputCallResponse{Payload: payload("ok")})
+	}}
+	c := newClient(t, reboundgrpc.Config{Policy: fast(nil), Hedgers: hedgers(t), Idempotent: reboundgrpc.IdempotentMethods(outputMethod)})
+	client := start(t, "bufconn", srv, nil, c.DialOptions()...)
+	stream, err := client.StreamingOutputCall(testContext(t), &testpb.StreamingOutputCallRequest{Payload: payload("q")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := stream.Recv()
+	if err != nil || string(m.GetPayload().GetBody()) != "ok" {
+		t.Fatalf("got %v, %v; want ok after two retries", m, err)
+	}
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Fatalf("end of stream: %v, want io.EOF", err)
+	}
+	if n := len(srv.seenCalls(outputMethod)); n != 3 {
+		t.Fatalf("server saw %d streams, want 3", n)
+	}
+	noStreamLeft(t)
+}
+
+// waitCanceled waits until the server saw the call at index i of method
+// canceled, and returns the calls.
+func waitCanceled(t *testing.T, srv *server, method string, i int) []seen {
+	t.Helper()
+	for range 500 {
+		calls := srv.seenCalls(method)
+		if len(calls) > i && calls[i].canceled {
+			return calls
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the server never saw call %d of %s canceled: %+v", i, method, srv.seenCalls(method))
+	return nil
+}

@@ -19,6 +19,9 @@
 // itself goes on, unrecovered, to net/http or to the program's own
 // recovery. Errors are application/problem+json.
 //
+// The package idempotencygrpc below this one does the same for gRPC unary
+// calls, keyed by an idempotency-key metadata entry, on the same Stores.
+//
 // # Stores
 //
 // MemoryStore (tests, one process) is here; the SQLite, PostgreSQL and

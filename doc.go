@@ -65,7 +65,7 @@
 // an attempt still running after the [Hedger]'s delay gets another run
 // beside it (up to HedgeConfig.MaxHedges), and the first success wins.
 // The delay is fixed (HedgeConfig.Delay) or read live from the endpoint's
-// recent latencies (by default their 95th percentile, once 20 are known),
+// recent latencies (by default their 90th percentile, once 20 are known),
 // and a budget keeps hedges at 10% of attempts by default, so that a slow
 // dependency is not sent twice its load. Non-idempotent calls are never
 // hedged. The runs that lose are canceled; a run whose value keeps using

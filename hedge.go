@@ -15,14 +15,14 @@ const (
 	MaxHedgesLimit = 10
 	// DefaultHedgePercentile is the percentile a zero
 	// HedgeConfig.Percentile stands for.
-	DefaultHedgePercentile = 0.95
+	DefaultHedgePercentile = 0.90
 	// DefaultHedgeRatio is the budget a zero HedgeConfig.Ratio stands
 	// for: hedges are at most 10% of calls.
 	DefaultHedgeRatio = 0.1
 )
 
 // HedgeConfig configures a Hedger. The zero value means every default:
-// one hedge, sent when an attempt has run longer than 95% of the
+// one hedge, sent when an attempt has run longer than 90% of the
 // endpoint's recent successful attempts, within a budget of 10% of calls.
 type HedgeConfig struct {
 	// Name labels the hedger, usually the endpoint it serves.
@@ -32,8 +32,10 @@ type HedgeConfig struct {
 	// endpoint's recent successful attempts.
 	Delay time.Duration
 	// Percentile is the share of recent successful attempts that end
-	// before a hedge is sent, when Delay is 0: with 0.95, an attempt
-	// slower than 95% of them is hedged. Default 0.95; in (0, 1).
+	// before a hedge is sent, when Delay is 0: with 0.9, an attempt
+	// slower than 90% of them is hedged. Default 0.9 (as bhope/hedge):
+	// with 0.95, a service whose slow answers are near 5% of them puts
+	// the delay on the edge between fast and slow. In (0, 1).
 	Percentile float64
 	// MinSamples is how many attempts must have been measured in Window
 	// before the percentile is trusted; until then no hedge is sent (when

@@ -127,7 +127,7 @@
 //
 // Config.Hedgers gives each endpoint a rebound.Hedger (Policy.Hedger, one
 // for all): an idempotent call still unanswered after the hedger's delay
-// (fixed, or the method's live 95th percentile) is sent again beside the
+// (fixed, or the method's live 90th percentile) is sent again beside the
 // first, within the hedger's budget (10% of attempts by default), and the
 // first answer wins; the other is canceled. Only calls declared idempotent
 // are hedged, and of streams only server-streaming ones (their one request

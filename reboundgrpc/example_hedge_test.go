@@ -29,7 +29,7 @@ func (s *stallOnce) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (
 
 // Hedged calls: an idempotent call still unanswered after the hedger's
 // delay is sent again, and the first answer wins. (Without Delay, the
-// delay is the method's live 95th percentile once 20 calls are measured.)
+// delay is the method's live 90th percentile once 20 calls are measured.)
 func ExampleConfig_hedgers() {
 	hedgers, _ := rebound.NewHedgers(rebound.HedgeConfig{Delay: 20 * time.Millisecond, Ratio: 1}, 0)
 	client, err := reboundgrpc.New(reboundgrpc.Config{

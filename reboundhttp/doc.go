@@ -107,7 +107,7 @@
 //
 // Config.Hedgers gives each endpoint a rebound.Hedger: a request still
 // waiting for its response after the hedger's delay (fixed, or the
-// endpoint's live 95th percentile) is sent again beside the first, and the
+// endpoint's live 90th percentile) is sent again beside the first, and the
 // first good response is returned; hedges stay under 10% of requests by
 // default. Only requests idempotent by their method (GET, HEAD, OPTIONS,
 // TRACE, PUT, DELETE) with a replayable body are hedged; a POST is not,

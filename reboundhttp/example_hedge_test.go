@@ -15,7 +15,7 @@ import (
 // Hedged requests: a GET still unanswered after the hedger's delay is sent
 // again, and the first response wins. Here the server stalls on its first
 // request; the hedge sent 20 ms later answers, and the stalled request is
-// canceled. (Without Delay, the delay is the endpoint's live 95th
+// canceled. (Without Delay, the delay is the endpoint's live 90th
 // percentile once 20 responses are measured.)
 func ExampleConfig_hedgers() {
 	var requests atomic.Int32

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/rebound-go/rebound"
@@ -154,12 +155,17 @@ func (c *Client) label(method string) string {
 	return method
 }
 
+// IdempotencyKey is the outgoing metadata key of an idempotency key, as
+// idempotency/idempotencygrpc reads it on the server.
+const IdempotencyKey = "idempotency-key"
+
 // policy returns the policy of one call: NonIdempotent unless the call is
-// declared idempotent, and the endpoint's label, breaker, budget and (for
-// an idempotent call) hedger.
-func (c *Client) policy(method string, opts []grpc.CallOption) rebound.Policy {
+// declared idempotent or carries an idempotency key, and the endpoint's
+// label, breaker, budget and (for a call declared idempotent) hedger.
+func (c *Client) policy(ctx context.Context, method string, opts []grpc.CallOption) rebound.Policy {
 	p := c.cfg.Policy
-	p.NonIdempotent = !c.idempotent(method, opts)
+	declared := c.idempotent(method, opts)
+	p.NonIdempotent = !declared && !hasIdempotencyKey(ctx)
 	if c.labelled {
 		label := c.label(method)
 		p.Endpoint = label
@@ -169,14 +175,23 @@ func (c *Client) policy(method string, opts []grpc.CallOption) rebound.Policy {
 		if c.cfg.Budgets != nil {
 			p.Budget = c.cfg.Budgets.Get(label)
 		}
-		if c.cfg.Hedgers != nil && !p.NonIdempotent {
+		if c.cfg.Hedgers != nil && declared {
 			p.Hedger = c.cfg.Hedgers.Get(label)
 		}
 	}
-	if p.NonIdempotent {
+	if !declared {
+		// Not even with an idempotency key: the server would answer the
+		// hedge ABORTED while the first call runs.
 		p.Hedger = nil
 	}
 	return p
+}
+
+// hasIdempotencyKey reports whether the call's outgoing metadata carries
+// an idempotency key: the server dedupes it, so it may be retried.
+func hasIdempotencyKey(ctx context.Context) bool {
+	md, ok := metadata.FromOutgoingContext(ctx)
+	return ok && len(md.Get(IdempotencyKey)) > 0
 }
 
 // handOver turns rebound.Do's error into the call's: the *rebound.Error,

@@ -25,9 +25,13 @@
 // Whether a method may run twice is not in its name, so nothing is
 // idempotent by default: Config.Idempotent (IdempotentMethods builds one
 // from a list) declares methods idempotent, and the call options
-// Idempotent() and NonIdempotent() override it for one call. Failures that
-// prove the server did not do the work are retried for every method;
-// failures after which it may have are retried only for idempotent ones.
+// Idempotent() and NonIdempotent() override it for one call. A call whose
+// outgoing metadata carries an idempotency-key (IdempotencyKey; the server
+// dedupes it, as idempotency/idempotencygrpc does) is retried as an
+// idempotent one, though not hedged: the server would answer the hedge
+// ABORTED while the first call runs. Failures that prove the server did
+// not do the work are retried for every method; failures after which it
+// may have are retried only for idempotent ones.
 //
 // # Classification
 //

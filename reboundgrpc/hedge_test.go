@@ -208,3 +208,35 @@ func waitCanceled(t *testing.T, srv *server, method string) []seen {
 	t.Fatalf("the server never saw the first call of %s canceled: %+v", method, srv.seenCalls(method))
 	return nil
 }
+
+// A call that carries an idempotency-key is retried as an idempotent one
+// (here on ABORTED, what a deduplicating server answers while the first
+// call with the key runs), but never hedged.
+func TestIdempotencyKeyMakesACallRetryable(t *testing.T) {
+	for _, keyed := range []bool{false, true} {
+		srv := &server{unary: func(ctx context.Context, n int) (*testpb.SimpleResponse, error) {
+			if n == 1 {
+				return nil, status.Error(codes.Aborted, "in flight")
+			}
+			return &testpb.SimpleResponse{}, nil
+		}}
+		g := hedgers(t)
+		c := newClient(t, reboundgrpc.Config{Policy: fast(nil), Hedgers: g})
+		client := start(t, "bufconn", srv, nil, c.DialOptions()...)
+		ctx := testContext(t)
+		if keyed {
+			ctx = metadata.AppendToOutgoingContext(ctx, reboundgrpc.IdempotencyKey, "k1")
+		}
+		_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
+		calls := len(srv.seenCalls(unaryMethod))
+		switch {
+		case keyed && (err != nil || calls != 2):
+			t.Errorf("with a key: %v after %d calls, want success after 2", err, calls)
+		case !keyed && (status.Code(err) != codes.Aborted || calls != 1):
+			t.Errorf("without a key: %v after %d calls, want ABORTED after 1", err, calls)
+		}
+		if g.Len() != 0 {
+			t.Errorf("keyed %v: a hedger was made for a call not declared idempotent", keyed)
+		}
+	}
+}

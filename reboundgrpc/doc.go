@@ -93,6 +93,17 @@
 // Each retry carries the outgoing metadata grpc-previous-rpc-attempts:
 // the number of attempts before it.
 //
+// # Reconnects
+//
+// When its server goes away, a grpc.ClientConn reconnects on its own
+// backoff (1 s, then growing, with jitter; grpc.WithConnectParams sets
+// it), and until it is connected again it fails calls at once with the
+// last dial error, UNAVAILABLE. Retries that all fall inside that backoff
+// fail the same way: a server back after 300 ms is still refused for
+// about a second. Give the policy's retries longer than the channel's
+// backoff (Backoff and MaxAttempts, or MaxElapsed), or shorten the
+// channel's, so that a restart the retries should ride out is.
+//
 // # Timeouts
 //
 // Policy.AttemptTimeout bounds each attempt of a unary call. The caller's

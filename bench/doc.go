@@ -17,6 +17,11 @@
 //     (HTTP benchmarks only)
 //   - github.com/riverqueue/river with its riverpgxv5 driver (outbox
 //     benchmarks only; it needs Go 1.26, hence this module's go line)
+//   - github.com/cristalhq/hedgedhttp and failsafe-go's hedgepolicy
+//     (hedging only)
+//   - google.golang.org/grpc's service-config retry and
+//     github.com/grpc-ecosystem/go-grpc-middleware/v2's retry interceptor
+//     (gRPC only)
 //
 // The benchmarks:
 //
@@ -53,6 +58,20 @@
 //     reader): otelhttp alone, reboundhttp with reboundotel's transport and
 //     observer, and both, against net/http and reboundhttp with no
 //     telemetry. TestOtelSameSemantics checks the spans each one makes.
+//
+// The hedging benchmark (hedge_test.go), BenchmarkHedgeTail: one loopback
+// server answers 5% of requests after 100 ms and the rest after 1 ms;
+// reboundhttp with Config.Hedgers (defaults, p95, a fixed delay),
+// failsafe-go's hedgepolicy and hedgedhttp each make 4,000 GETs, and the
+// benchmark reports latency percentiles and extra requests. It is skipped
+// unless REBOUND_BENCH_HEDGE=1; TestHedgeTailHarness runs it small.
+//
+// The gRPC benchmarks (grpc_bench_test.go): BenchmarkGRPCUnary, a
+// successful unary call on bufconn, plain and through reboundgrpc,
+// grpc-go's service-config retry and go-grpc-middleware's retry;
+// BenchmarkGRPCUnaryInterceptor, the same interceptors alone.
+// TestGRPCRetryCompare (grpc_compare_test.go) runs the same scripted
+// faults against the three and prints what each retried.
 //
 // TestHTTPSameSemantics checks that each 503-benchmark configuration retries
 // a 503 without waiting and ends with the 200, and makes 3 attempts when

@@ -70,8 +70,8 @@ type Policy struct {
 	// Hedger, when set, hedges each attempt of an idempotent call (never
 	// when NonIdempotent is set): an attempt still running after the
 	// hedger's delay gets a second run beside it, within the hedger's
-	// budget, and the first success wins; see Hedger and Hold. Default
-	// none.
+	// budget, and the first success wins. DoHedged runs such calls; Do
+	// refuses a policy with a Hedger. See Hedger and Hold. Default none.
 	Hedger *Hedger
 	// Rand returns uniform draws in [0, 1) for jitter. Default
 	// math/rand/v2.Float64. Tests set it to get exact schedules.

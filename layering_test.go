@@ -169,6 +169,7 @@ var dependencyBounds = map[string]struct {
 	"internal/redact": {},
 	"reboundhttp":     {rebound: []string{".", "internal/redact"}},
 	"reboundsql":      {rebound: []string{"."}},
+	"reboundnet":      {rebound: []string{".", "internal/startstop"}},
 	// The gRPC adapter compiles grpc-go and protobuf, which a gRPC client
 	// has already, and nothing else of rebound's than the core.
 	"reboundgrpc": {rebound: []string{"."}, thirdParty: true},

@@ -412,3 +412,40 @@ func TestSQLPostgres(t *testing.T) {
 	}
 	wantCounts(t, f.Counts(), reboundtest.SQLCounts{Begins: 4, Statements: 4, Commits: 4, Committed: 3, Faults: 2})
 }
+
+// skipConn is a SQLite connection whose driver has no ExecContext of its
+// own: it answers driver.ErrSkip, and database/sql prepares the statement
+// instead.
+type skipConn struct{ driver.Conn }
+
+func (skipConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
+	return nil, driver.ErrSkip
+}
+
+type skipConnector struct{ dsn string }
+
+func (c skipConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := (&sqlite.Driver{}).Open(c.dsn)
+	return skipConn{conn}, err
+}
+
+func (skipConnector) Driver() driver.Driver { return &sqlite.Driver{} }
+
+// A statement the wrapped driver skips, and database/sql runs again
+// through a prepared statement, counts once and gets its fault once.
+func TestSQLSkippedStatementCountsOnce(t *testing.T) {
+	dsn := sqliteDSN(filepath.Join(t.TempDir(), "skip.db"))
+	f := reboundtest.NewSQLFaults(reboundtest.SQLRule{Op: reboundtest.SQLStatement, Nth: 3, Fault: reboundtest.SQLDeadlock})
+	db := sql.OpenDB(f.Connector(skipConnector{dsn}))
+	t.Cleanup(func() { db.Close() })
+	for i, stmt := range []string{`CREATE TABLE t (n INTEGER)`, `INSERT INTO t VALUES (1)`, `INSERT INTO t VALUES (2)`, `INSERT INTO t VALUES (3)`} {
+		if _, err := db.Exec(stmt); (err != nil) != (i == 2) || i == 2 && !reboundsql.IsDeadlock(err) {
+			t.Errorf("statement %d: %v", i+1, err)
+		}
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d rows (%v), want 2", n, err)
+	}
+	wantCounts(t, f.Counts(), reboundtest.SQLCounts{Statements: 5, Faults: 1})
+}

@@ -137,10 +137,17 @@ func (r *Recorder) ExpectResult(t testing.TB, result rebound.Result, reason rebo
 	e, ok := r.Last()
 	switch {
 	case !ok:
-		t.Errorf("reboundtest: no call finished, want %s (%s); events:\n%s", result, reason, r)
+		t.Errorf("reboundtest: no call finished, want %s; events:\n%s", outcome(result, reason), r)
 	case e.Result != result || e.Reason != reason:
-		t.Errorf("reboundtest: the call finished %s (%s), want %s (%s); events:\n%s", e.Result, e.Reason, result, reason, r)
+		t.Errorf("reboundtest: the call finished %s, want %s; events:\n%s", outcome(e.Result, e.Reason), outcome(result, reason), r)
 	}
+}
+
+func outcome(result rebound.Result, reason rebound.Reason) string {
+	if reason == rebound.ReasonNone {
+		return result.String()
+	}
+	return result.String() + " (" + reason.String() + ")"
 }
 
 // String lists the events, one per line.

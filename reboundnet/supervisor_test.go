@@ -386,7 +386,9 @@ func TestSupervisorReconnectsAfterASilentPeer(t *testing.T) {
 		p := newPipes(func(int) bool { return false })
 		rec := &recorder{}
 		s := newSupervisor(t, reboundnet.SupervisorConfig{Dial: p.dial, Backoff: rebound.Constant(time.Second), Observer: rec,
-			Session: func(ctx context.Context, conn net.Conn) error { return drain(ctx, reboundnet.IdleTimeout(conn, 10*time.Second)) }})
+			Session: func(ctx context.Context, conn net.Conn) error {
+				return drain(ctx, reboundnet.IdleTimeout(conn, 10*time.Second))
+			}})
 		_ = s.Start(context.Background())
 		server := <-p.servers // it never writes nor closes
 		defer server.Close()

@@ -186,6 +186,11 @@ var dependencyBounds = map[string]struct {
 	// store's tests that used it would otherwise pull in another state
 	// package.
 	"internal/pgtest": {thirdParty: true},
+	// The fault kit users import into their own tests compiles the
+	// standard library, the core and webhook (for its verifying
+	// receiver), so that a test of a plain HTTP client pays for no outbox,
+	// store or driver.
+	"reboundtest": {rebound: []string{".", "webhook", "internal/redact", "reboundhttp"}},
 }
 
 func TestDependencyBounds(t *testing.T) {

@@ -30,7 +30,7 @@
 //	  ENETUNREACH)                                      Connection  yes
 //	dial timeout (i/o timeout: net.Dialer.Timeout,
 //	  Policy.AttemptTimeout)                            Connection  yes
-//	DNS lookup failed (SERVFAIL, timeout)               Connection  yes
+//	DNS server failure (SERVFAIL)                       Connection  yes
 //	DNS name not found (NXDOMAIN)                       Logic       no
 //	TLS: certificate signed by an unknown authority     Logic       no
 //	TLS: certificate not valid for the host name        Logic       no
@@ -44,11 +44,12 @@
 //
 // A failed dial sent nothing of the caller's, so Policy.NonIdempotent is
 // ignored: every dial failure is retried as one that was not processed.
-// rebound already says so of a refused or timed-out dial
-// (Classification.MaybeProcessed is false); a TLS handshake cut by the peer
-// is an error of a read after the dial, which it calls maybe processed, and
-// the Dialer retries it all the same. What is sent on the connection once
-// it is returned is the caller's to retry.
+// rebound says so itself of a refused dial (Classification.MaybeProcessed
+// is false), but not of a dial timeout (Do makes a timeout it sees as a
+// context error "maybe processed") nor of a TLS handshake cut by the peer
+// (an error of a read after the connect): under a NonIdempotent policy Do
+// alone would not retry those two, and the Dialer does. What is sent on the
+// connection once it is returned is the caller's to retry.
 //
 // An open breaker refuses a dial at once without touching the network
 // (rebound.ErrCircuitOpen).
@@ -95,26 +96,26 @@
 // kinds, labelled with SupervisorConfig.Name as Endpoint, so that
 // rebound.SlogObserver and reboundprom work unchanged:
 //
-//	what happened                  event          fields
-//	a dial or session failed and   RetryScheduled Attempt: failures since the
-//	  will be reconnected                           last healthy session;
-//	                                                Class, Err; Wait: the
-//	                                                backoff; Elapsed: time
-//	                                                since the connection was
-//	                                                lost (or the start)
-//	a connection is up             CallFinished   Result success; Attempt:
-//	                                                that count plus this dial;
-//	                                                Elapsed: the downtime
-//	stopped on an error it does    CallFinished   Result failure, Reason
-//	  not reconnect on                              permanent; Attempt, Class,
-//	                                                Err, Elapsed
+//   - RetryScheduled when a dial or a session failed and the supervisor
+//     will dial again: Attempt is the number of failures since the last
+//     healthy session (the backoff's retry number), Class and Err are the
+//     failure's, Wait is the backoff, and Elapsed the time since the
+//     connection was lost (or since Start).
+//   - CallFinished with ResultSuccess when a connection is up: Attempt is
+//     that number plus one (1 for a first dial that succeeded), Elapsed the
+//     downtime.
+//   - CallFinished with ResultFailure and ReasonPermanent when it stops on
+//     an error it does not reconnect on: Attempt, Class, Err, Elapsed.
+//
+// It emits no AttemptFinished (a session's length is no attempt's
+// duration), and nothing on Stop.
 //
 // The slog observer thus logs each scheduled reconnect at INFO ("retrying",
 // with the class as reason, the attempt, the wait and the elapsed time), a
 // connection back up after failures at INFO ("succeeded after retries"),
 // and a supervisor that stopped on a Logic or Unknown error at WARN
 // ("failed"). The first connection is a success at attempt 1, which it does
-// not log. Stop emits no event.
+// not log.
 //
 // # Half-open connections
 //

@@ -21,9 +21,11 @@ import (
 //   - an error in the chain that implements Classified (the first one):
 //     its own Classification. Packages such as reboundhttp return such
 //     errors for bad responses.
-//   - context.Canceled and context.DeadlineExceeded: Canceled. Do tells the
-//     caller's deadline (Canceled) from its own per-attempt timeout
-//     (Connection) by looking at the contexts, not at the error.
+//   - context.Canceled, and context.DeadlineExceeded outside a *net.OpError:
+//     Canceled. Do tells the caller's deadline (Canceled) from its own
+//     per-attempt timeout (Connection) by looking at the contexts, not at
+//     the error. A network operation's timeout, which since Go 1.23 also
+//     matches context.DeadlineExceeded, is a timeout (below).
 //   - TLS certificate and handshake-record errors (x509.UnknownAuthorityError,
 //     x509.CertificateInvalidError, x509.HostnameError,
 //     *tls.CertificateVerificationError, tls.RecordHeaderError): Logic.
@@ -57,7 +59,9 @@ func classifyBuiltin(err error) Classification {
 	if f.self != nil {
 		return f.self.Classification()
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || (errors.Is(err, context.DeadlineExceeded) && !f.opErr) {
+		// A network operation's own timeout (since Go 1.23 it matches
+		// context.DeadlineExceeded too) is left to the timeout rule below.
 		return Classification{Class: Canceled}
 	}
 	if f.cert {

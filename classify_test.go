@@ -239,3 +239,21 @@ func TestClassifyClassifiedErrors(t *testing.T) {
 		equalDurations(t, at, []time.Duration{0, time.Second})
 	})
 }
+
+// A dial that times out sent nothing: Connection, not processed, so a
+// NonIdempotent policy retries it. (Since Go 1.23 the error also matches
+// context.DeadlineExceeded, which must not make it Canceled.)
+func TestDialTimeoutIsConnectionNotSent(t *testing.T) {
+	_, err := (&net.Dialer{Timeout: time.Nanosecond}).Dial("tcp", "127.0.0.1:1")
+	if err == nil {
+		t.Skip("the dial did not time out")
+	}
+	c := rebound.Classify(err)
+	if c.Class != rebound.Connection || !c.Retryable || c.MaybeProcessed {
+		t.Fatalf("Classify(%v) = %+v, want Connection, retryable, not processed", err, c)
+	}
+	wrapped := &net.OpError{Op: "dial", Net: "tcp", Err: context.Canceled}
+	if c := rebound.Classify(wrapped); c.Class != rebound.Canceled {
+		t.Fatalf("a dial canceled by its caller: %+v, want Canceled", c)
+	}
+}

@@ -37,19 +37,14 @@
 //	TLS handshake cut by the peer (EOF, reset)          Connection  yes
 //	the caller's context canceled or past its deadline  Canceled    no
 //
-// A dial timeout is a Connection failure as rebound.Do sees it: the error
-// matches context.DeadlineExceeded (net's timeouts do, since Go 1.23), so
-// rebound.Classify alone calls it Canceled, and Do, finding the caller's
-// context live, knows that the dial's own timeout ran out and retries it.
-//
 // A failed dial sent nothing of the caller's, so Policy.NonIdempotent is
 // ignored: every dial failure is retried as one that was not processed.
-// rebound says so itself of a refused dial (Classification.MaybeProcessed
-// is false), but not of a dial timeout (Do makes a timeout it sees as a
-// context error "maybe processed") nor of a TLS handshake cut by the peer
-// (an error of a read after the connect): under a NonIdempotent policy Do
-// alone would not retry those two, and the Dialer does. What is sent on the
-// connection once it is returned is the caller's to retry.
+// rebound says so itself of a refused dial and of a dial timeout
+// (Classification.MaybeProcessed is false), but not of a TLS handshake cut
+// by the peer (an error of a read after the connect): under a
+// NonIdempotent policy Do alone would not retry that one, and the Dialer
+// does. What is sent on the connection once it is returned is the
+// caller's to retry.
 //
 // An open breaker refuses a dial at once without touching the network
 // (rebound.ErrCircuitOpen).

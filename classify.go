@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/textproto"
 	"os"
 	"syscall"
 )
@@ -38,6 +39,9 @@ import (
 //     os.ErrDeadlineExceeded): Connection, maybe processed (not sent when it
 //     happened while dialling).
 //   - io.ErrUnexpectedEOF, io.EOF, net.ErrClosed: Connection, maybe processed.
+//   - textproto.ProtocolError (a malformed response header, which net/http
+//     reports when a connection breaks inside one): Response, maybe
+//     processed.
 //   - any other *net.OpError: Connection; not sent when dialling.
 //   - anything else: Unknown, maybe processed.
 //
@@ -87,6 +91,9 @@ func classifyBuiltin(err error) Classification {
 	if f.opErr || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return Classification{Class: Connection, Retryable: true, MaybeProcessed: !f.dial}
 	}
+	if f.protocol {
+		return Classification{Class: Response, Retryable: true, MaybeProcessed: true}
+	}
 	return Classification{Class: Unknown, Retryable: true, MaybeProcessed: true}
 }
 
@@ -96,6 +103,7 @@ func classifyBuiltin(err error) Classification {
 // type switches, so that classifying allocates nothing.
 type facts struct {
 	dial, opErr, cert   bool
+	protocol            bool
 	timeout, sawTimeout bool
 	hasErrno            bool
 	errno               syscall.Errno
@@ -125,6 +133,8 @@ func (f *facts) gather(err error, depth int) {
 			if f.dns == nil {
 				f.dns = e
 			}
+		case textproto.ProtocolError:
+			f.protocol = true
 		case syscall.Errno:
 			if !f.hasErrno {
 				f.hasErrno, f.errno = true, e

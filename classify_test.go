@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"net/url"
 	"os"
 	"syscall"
@@ -255,5 +256,15 @@ func TestDialTimeoutIsConnectionNotSent(t *testing.T) {
 	wrapped := &net.OpError{Op: "dial", Net: "tcp", Err: context.Canceled}
 	if c := rebound.Classify(wrapped); c.Class != rebound.Canceled {
 		t.Fatalf("a dial canceled by its caller: %+v, want Canceled", c)
+	}
+}
+
+// net/http reports a connection broken inside a response header as a
+// textproto.ProtocolError: the peer answered badly.
+func TestMalformedResponseHeaderIsResponse(t *testing.T) {
+	err := fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", textproto.ProtocolError("malformed MIME header: missing colon"))
+	c := rebound.Classify(err)
+	if c.Class != rebound.Response || !c.Retryable || !c.MaybeProcessed {
+		t.Fatalf("Classify(%v) = %+v, want Response, retryable, maybe processed", err, c)
 	}
 }

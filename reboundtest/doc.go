@@ -81,4 +81,31 @@
 // [Recorder.Last]; or assert with [Recorder.ExpectAttempts],
 // [Recorder.ExpectRetryReasons], [Recorder.ExpectWaits] and
 // [Recorder.ExpectResult], which fail the test with every event listed.
+//
+// # Databases
+//
+// [SQLFaults] wraps a database/sql driver (any: SQLite, pgx's stdlib) and
+// fires faults by [SQLRule]: on a statement or a COMMIT, the nth one or
+// every one, of transactions whose SQL a matcher picks. The faults are
+// those reboundsql.RetryTx must get right: a serialization failure
+// (SQLSTATE 40001) and a deadlock (40P01), as [SQLError]s with the
+// SQLState method drivers give; a connection lost before the operation
+// (not applied); and a connection lost after it, which on a COMMIT is the
+// ambiguous commit: the inner driver commits, and the caller gets a
+// [SQLConnLostError] it cannot tell from a commit lost before. RetryTx
+// retries the first two and answers the ambiguous one with
+// reboundsql.ErrCommitUnknown rather than running the transaction again.
+// [SQLFaults.Counts] says what ran and what was applied.
+//
+// # Webhooks
+//
+// [WebhookReceiver] is an http.Handler for the receiving end of webhooks
+// (put it behind httptest.NewServer): it verifies each delivery's Standard
+// Webhooks signature with rebound's webhook package, answers 204 (or, by
+// its Fail hook or [WebhookFailFirst], a status of the test's choice), and
+// counts deliveries per message ID: [WebhookReceiver.Duplicates] lists
+// messages accepted more than once, the bug an outbox consumer must
+// survive, and [WebhookReceiver.Wait] waits for n distinct messages. It
+// composes with a script: NewScript(AppliedButLost(), Pass()).Handler(r)
+// makes a sender deliver a message it believes failed.
 package reboundtest

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -19,6 +18,7 @@ import (
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
 	"github.com/rebound-go/rebound/reboundotel"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // The recommended setup for HTTP: the Observer as the policy's observer
@@ -33,14 +33,10 @@ func ExampleNewTransport() {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	cfg := reboundotel.Config{TracerProvider: tp, MeterProvider: mp, Propagator: propagation.TraceContext{}}
 
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
+	flaky := reboundtest.NewScript(reboundtest.Fail(1, http.StatusServiceUnavailable))
+	srv := httptest.NewServer(flaky.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
-	}))
+	})))
 	defer srv.Close()
 
 	obs, err := reboundotel.New(cfg)

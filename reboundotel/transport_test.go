@@ -18,6 +18,7 @@ import (
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
 	"github.com/rebound-go/rebound/reboundotel"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -230,16 +231,14 @@ func TestTransportSpanEnds(t *testing.T) {
 func flakyServer(t *testing.T) (*httptest.Server, func() []string) {
 	var mu sync.Mutex
 	var got []string
+	flaky := reboundtest.NewScript(reboundtest.Fail(1, http.StatusServiceUnavailable)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		got = append(got, r.Header.Get("Traceparent"))
-		n := len(got)
 		mu.Unlock()
-		if n == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok")
+		flaky.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
 	return ts, func() []string {

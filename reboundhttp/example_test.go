@@ -7,24 +7,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // flakyAPI answers 503 twice, then the user.
 func flakyAPI() *httptest.Server {
-	var calls atomic.Int64
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) <= 2 {
-			w.Header().Set("Retry-After", "0")
-			http.Error(w, "busy", http.StatusServiceUnavailable)
-			return
-		}
+	s := reboundtest.NewScript(reboundtest.Repeat(2, reboundtest.RetryAfter(http.StatusServiceUnavailable, 0)))
+	return httptest.NewServer(s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"id": 7, "name": "Ada"}`)
-	}))
+	})))
 }
 
 // A client for a flaky API: the retries, their backoff and the JSON decoding
@@ -45,16 +40,10 @@ func Example() {
 // can then tell a retry from a new order. The key is the same on every
 // attempt.
 func ExampleConfig_idempotencyKey() {
-	var keys []string
-	var calls atomic.Int64
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		keys = append(keys, r.Header.Get("Idempotency-Key"))
-		if calls.Add(1) == 1 {
-			http.Error(w, "try again", http.StatusBadGateway)
-			return
-		}
+	s := reboundtest.NewScript(reboundtest.Fail(1, http.StatusBadGateway))
+	api := httptest.NewServer(s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
-	}))
+	})))
 	defer api.Close()
 
 	client, _ := reboundhttp.NewClient(reboundhttp.Config{
@@ -68,6 +57,10 @@ func ExampleConfig_idempotencyKey() {
 		return
 	}
 	resp.Body.Close()
+	var keys []string
+	for _, r := range s.Requests() {
+		keys = append(keys, r.IdempotencyKey)
+	}
 	fmt.Println(resp.StatusCode, keys)
 	// Output: 201 [order-2026-11-26-0001 order-2026-11-26-0001]
 }

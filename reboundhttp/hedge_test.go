@@ -15,6 +15,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 func hedgers(t *testing.T, cfg rebound.HedgeConfig) *rebound.Hedgers {
@@ -64,7 +65,7 @@ func TestHedgeWinnerBodyIsReadableAfterRoundTrip(t *testing.T) {
 			}
 			defer srv.Close()
 			defer base.CloseIdleConnections()
-			rec := &recorder{}
+			rec := &reboundtest.Recorder{}
 			client := newClient(t, reboundhttp.Config{
 				Base:    base,
 				Hedgers: hedgers(t, rebound.HedgeConfig{Delay: 20 * time.Millisecond, Ratio: 1}),
@@ -85,11 +86,9 @@ func TestHedgeWinnerBodyIsReadableAfterRoundTrip(t *testing.T) {
 			}
 			<-loserCanceled // the first request was canceled, or this blocks
 			var won bool
-			rec.mu.Lock()
-			for _, e := range rec.events {
+			for _, e := range rec.Events() {
 				won = won || (e.Kind == rebound.HedgeFinished && e.Result == rebound.ResultWon && e.Hedge == 1)
 			}
-			rec.mu.Unlock()
 			if !won {
 				t.Fatal("no HedgeFinished event with ResultWon for hedge 1")
 			}

@@ -1,7 +1,6 @@
 package reboundhttp_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -135,22 +134,4 @@ func readAll(t *testing.T, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// recorder is an Observer that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []rebound.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e rebound.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) last() rebound.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.events[len(r.events)-1]
 }

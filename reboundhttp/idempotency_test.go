@@ -14,6 +14,7 @@ import (
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // slowOrders is a handler behind idempotency.Middleware that takes 300 ms
@@ -42,7 +43,7 @@ func TestIdempotencyMiddlewareInFlight409IsAWait(t *testing.T) {
 		var runs atomic.Int64
 		// Whatever happens, let every handler run end inside the bubble.
 		t.Cleanup(func() { time.Sleep(time.Second) })
-		rec := &recorder{}
+		rec := &reboundtest.Recorder{}
 		c := newClient(t, reboundhttp.Config{
 			Base:            memhttp.Transport{Handler: slowOrders(t, &runs)},
 			IdempotencyKeys: true,
@@ -71,7 +72,7 @@ func TestIdempotencyMiddlewareInFlight409IsAWait(t *testing.T) {
 		// 409; attempt 3, one second later, the stored 201.
 		var at []time.Duration
 		var waits []time.Duration
-		for _, e := range rec.events {
+		for _, e := range rec.Events() {
 			switch e.Kind {
 			case rebound.AttemptFinished:
 				at = append(at, e.Elapsed-e.Duration)

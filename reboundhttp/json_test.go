@@ -11,6 +11,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // tracing wraps a RoundTripper as otelhttp or a logging transport does: it
@@ -82,7 +83,7 @@ func TestJSONBehindAWrappedTransport(t *testing.T) {
 // 2 makes 2 requests, all of them seen by the policy's observer.
 func TestJSONBehindAWrappedTransportRetriesOnlyAsConfigured(t *testing.T) {
 	s := newScript(t, reply(503, `{"error":"busy"}`))
-	rec := &recorder{}
+	rec := &reboundtest.Recorder{}
 	p := fastPolicy()
 	p.MaxAttempts = 2
 	p.Observer = rec
@@ -96,15 +97,7 @@ func TestJSONBehindAWrappedTransportRetriesOnlyAsConfigured(t *testing.T) {
 	if !errors.As(err, &e) || e.Reason != rebound.ReasonExhausted || e.Attempts != 2 || !errors.As(err, &se) || se.StatusCode != 503 {
 		t.Fatalf("got %v, want the Transport's exhausted error with the 503", err)
 	}
-	attempts := 0
-	for _, ev := range rec.events {
-		if ev.Kind == rebound.AttemptFinished {
-			attempts++
-		}
-	}
-	if attempts != 2 {
-		t.Fatalf("the observer saw %d attempts, want 2", attempts)
-	}
+	rec.ExpectAttempts(t, 2)
 
 	// Malformed JSON to the end: the same count, and the error says why.
 	s = newScript(t, reply(200, `not json`))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 var errReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
@@ -119,7 +120,7 @@ func TestRetryAfterForms(t *testing.T) {
 func TestRetryAfterAboveCapReturnsThatResponse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeRT{script: []func(*http.Request) (*http.Response, error){status(503, "maintenance", "Retry-After", "3600")}}
-		rec := &recorder{}
+		rec := &reboundtest.Recorder{}
 		c := newClient(t, reboundhttp.Config{Base: f, Policy: rebound.Policy{Observer: rec}})
 		start := time.Now()
 		resp, err := c.Get("http://api.test/x")
@@ -132,7 +133,7 @@ func TestRetryAfterAboveCapReturnsThatResponse(t *testing.T) {
 		if f.attempts() != 1 || time.Since(start) != 0 {
 			t.Fatalf("%d attempts over %v, want 1 at once", f.attempts(), time.Since(start))
 		}
-		if e := rec.last(); e.Reason != rebound.ReasonWaitTooLong {
+		if e, _ := rec.Last(); e.Reason != rebound.ReasonWaitTooLong {
 			t.Fatalf("gave up with %v, want wait_too_long", e.Reason)
 		}
 	})
@@ -377,7 +378,7 @@ type closeRecorder struct {
 func (c *closeRecorder) Close() error { c.closed = true; return nil }
 
 func TestEndpointLabels(t *testing.T) {
-	rec := &recorder{}
+	rec := &reboundtest.Recorder{}
 	f := &fakeRT{script: []func(*http.Request) (*http.Response, error){status(200, "")}}
 	get := func(c *http.Client, ctx context.Context, url string) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
@@ -389,30 +390,31 @@ func TestEndpointLabels(t *testing.T) {
 	}
 	c := newClient(t, reboundhttp.Config{Base: f, Policy: rebound.Policy{Observer: rec}})
 	get(c, context.Background(), "http://user:secret@api.test:8080/v1/user/42?token=abc")
-	if got := rec.last().Endpoint; got != "GET api.test:8080" {
-		t.Fatalf("default label %q", got)
+	if e, _ := rec.Last(); e.Endpoint != "GET api.test:8080" {
+		t.Fatalf("default label %q", e.Endpoint)
 	}
 	get(c, reboundhttp.WithEndpoint(context.Background(), "api/v1/user"), "http://api.test/v1/user/42")
-	if got := rec.last().Endpoint; got != "api/v1/user" {
-		t.Fatalf("context label %q", got)
+	if e, _ := rec.Last(); e.Endpoint != "api/v1/user" {
+		t.Fatalf("context label %q", e.Endpoint)
 	}
 	c = newClient(t, reboundhttp.Config{Base: f, Policy: rebound.Policy{Observer: rec}, Endpoint: func(r *http.Request) string { return "users" }})
 	get(c, context.Background(), "http://api.test/v1/user/42")
-	if got := rec.last().Endpoint; got != "users" {
-		t.Fatalf("function label %q", got)
+	if e, _ := rec.Last(); e.Endpoint != "users" {
+		t.Fatalf("function label %q", e.Endpoint)
 	}
 }
 
 func TestErrorsRedactURLs(t *testing.T) {
 	f := &fakeRT{script: []func(*http.Request) (*http.Response, error){status(503, `{"error":"down"}`, "Content-Type", "application/json")}}
-	rec := &recorder{}
+	rec := &reboundtest.Recorder{}
 	c := newClient(t, reboundhttp.Config{Base: f, Policy: rebound.Policy{Observer: rec, MaxAttempts: 1}})
 	resp, err := c.Get("http://user:secret@api.test/v1/user?token=abc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	msg := rec.last().Err.Error()
+	e, _ := rec.Last()
+	msg := e.Err.Error()
 	if strings.Contains(msg, "secret") || strings.Contains(msg, "token") || !strings.Contains(msg, "http://api.test/v1/user") ||
 		!strings.Contains(msg, "503") || !strings.Contains(msg, "application/json") || !strings.Contains(msg, `{\"error\":\"down\"}`) {
 		t.Fatalf("error text %q", msg)

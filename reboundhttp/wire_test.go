@@ -16,6 +16,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // script is a loopback server that answers request n with step n (the
@@ -220,7 +221,7 @@ func TestWireRefusedPostIsRetried(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	rec := &recorder{}
+	rec := &reboundtest.Recorder{}
 	c := newClient(t, reboundhttp.Config{Policy: rebound.Policy{Observer: rec, Backoff: rebound.Constant(0)}})
 	_, err = c.Post("http://"+addr+"/orders", "application/json", strings.NewReader(`{}`))
 	var e *rebound.Error

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundgrpc"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // The full method names of grpc.testing.TestService.
@@ -199,23 +200,12 @@ func newClient(t *testing.T, cfg reboundgrpc.Config) *reboundgrpc.Client {
 }
 
 // recorder keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []rebound.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e rebound.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
+type recorder struct{ reboundtest.Recorder }
 
 // of returns the events of kind k.
 func (r *recorder) of(k rebound.EventKind) []rebound.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []rebound.Event
-	for _, e := range r.events {
+	for _, e := range r.Events() {
 		if e.Kind == k {
 			out = append(out, e)
 		}

@@ -17,25 +17,15 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundnet"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // recorder keeps the events it observes.
-type recorder struct {
-	mu     sync.Mutex
-	events []rebound.Event
-}
-
-func (r *recorder) Observe(_ context.Context, e rebound.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
+type recorder struct{ reboundtest.Recorder }
 
 func (r *recorder) kinds(k rebound.EventKind) []rebound.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []rebound.Event
-	for _, e := range r.events {
+	for _, e := range r.Events() {
 		if e.Kind == k {
 			out = append(out, e)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +21,7 @@ import (
 	"github.com/rebound-go/rebound/internal/auth"
 	"github.com/rebound-go/rebound/internal/daemon"
 	"github.com/rebound-go/rebound/outbox"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 const (
@@ -204,38 +202,23 @@ func TestEnqueueWithTheSameIdempotencyKeyEnqueuesOnce(t *testing.T) {
 	}
 }
 
-// lossyTransport sends each request to the server, but loses the answer
-// of the first: the server did the work, and the client sees an error.
-type lossyTransport struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (l *lossyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	l.mu.Lock()
-	l.keys = append(l.keys, req.Header.Get("Idempotency-Key"))
-	n := len(l.keys)
-	l.mu.Unlock()
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil || n > 1 {
-		return resp, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return nil, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
-}
-
 func TestEnqueueRetriedAfterALostAnswerEnqueuesOnce(t *testing.T) {
 	a := newRelayAPI(t)
-	lossy := &lossyTransport{}
+	// The server does the work of the first request, and the client sees
+	// its connection reset instead of the answer.
+	lossy := reboundtest.NewScript(reboundtest.AppliedButLost(), reboundtest.Pass())
 	env := testEnv
-	env.base = lossy
+	env.base = lossy.RoundTripper(http.DefaultTransport)
 	r := runAPI(t, enqueue, env, "", a.as(adminToken, "--destination", "d", "--data", `{"n": 1}`)...)
 	wantCode(t, r, 0)
-	if len(lossy.keys) != 2 || lossy.keys[0] == "" || lossy.keys[0] != lossy.keys[1] {
-		t.Fatalf("Idempotency-Keys sent %q, want the same generated key twice", lossy.keys)
+	var keys []string
+	for _, req := range lossy.Requests() {
+		keys = append(keys, req.IdempotencyKey)
 	}
-	if !strings.Contains(r.stderr, "rebound enqueue: attempt 1/3 POST /v1/messages: read tcp: read: connection reset by peer; retrying in 0s") {
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Fatalf("Idempotency-Keys sent %q, want the same generated key twice", keys)
+	}
+	if !strings.Contains(r.stderr, "rebound enqueue: attempt 1/3 POST /v1/messages: read tcp "+a.Listener.Addr().String()+": read: connection reset by peer; retrying in 0s") {
 		t.Errorf("stderr %q, want the retry", r.stderr)
 	}
 	msgs := a.messages(t)

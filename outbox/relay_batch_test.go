@@ -13,6 +13,7 @@ import (
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // batchCounter counts how a relay records its deliveries, and fails the
@@ -100,13 +101,7 @@ func TestRelayRetriesRecordingABatch(t *testing.T) {
 // the next poll.
 func TestRelayClaimsItsRetryWhenDue(t *testing.T) {
 	o := newOutbox(t)
-	rc := &receiver{answer: func(n int, _ *http.Request) int {
-		if n == 1 {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}}
-	srv := httptest.NewServer(rc)
+	srv := httptest.NewServer(reboundtest.NewScript(reboundtest.Fail(1, http.StatusServiceUnavailable)).Handler(&receiver{}))
 	defer srv.Close()
 	o.enqueue(t, outbox.Message{Destination: "d", Payload: []byte("{}")})
 	start := time.Now()

@@ -21,6 +21,7 @@ import (
 	"github.com/rebound-go/rebound/internal/sqlitetest"
 	"github.com/rebound-go/rebound/outbox"
 	"github.com/rebound-go/rebound/outbox/sqlite"
+	"github.com/rebound-go/rebound/reboundtest"
 	"github.com/rebound-go/rebound/webhook"
 )
 
@@ -134,10 +135,10 @@ func countState(t *testing.T, o testOutbox, dest string, s outbox.State) int {
 
 func TestRelayDeliversSignedWebhooksOnce(t *testing.T) {
 	o := newOutbox(t)
-	rc := &receiver{}
+	secret := webhook.NewSecret()
+	rc := reboundtest.NewWebhookReceiver(secret)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	secret := webhook.NewSecret()
 	var msgs []outbox.Message
 	for i := 0; i < 50; i++ {
 		msgs = append(msgs, outbox.Message{Destination: "orders", Payload: []byte(`{"order":1}`)})
@@ -146,25 +147,20 @@ func TestRelayDeliversSignedWebhooksOnce(t *testing.T) {
 	startRelay(t, o, outbox.RelayConfig{}, map[string]outbox.Destination{"orders": {URL: srv.URL + "/hooks", Secrets: []string{secret}}})
 	waitFor(t, "50 messages sent", func() bool { return countState(t, o, "orders", outbox.Sent) == 50 })
 
-	key, _ := webhook.ParseSecret(secret)
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.got) != 50 {
-		t.Fatalf("%d deliveries for 50 messages", len(rc.got))
+	ds := rc.Deliveries()
+	if len(ds) != 50 {
+		t.Fatalf("%d deliveries for 50 messages", len(ds))
 	}
-	seen := map[string]bool{}
-	for i, r := range rc.got {
-		id := r.Header.Get(webhook.HeaderID)
-		if seen[id] || r.Header.Get("Idempotency-Key") != id || r.Header.Get(webhook.HeaderAttempt) != "1" {
-			t.Fatalf("delivery %d: id %q, headers %v", i, id, r.Header)
+	for i, d := range ds {
+		if d.Err != nil {
+			t.Fatalf("delivery %d does not verify: %v", i, d.Err)
 		}
-		seen[id] = true
-		if err := webhook.Verify([][]byte{key}, r.Header, []byte(rc.bodies[i]), time.Now(), 0); err != nil {
-			t.Fatalf("delivery %d does not verify: %v", i, err)
+		if d.Nth != 1 || d.Header.Get("Idempotency-Key") != d.ID || d.Header.Get(webhook.HeaderAttempt) != "1" {
+			t.Fatalf("delivery %d: id %q, headers %v", i, d.ID, d.Header)
 		}
 	}
 	for _, id := range ids {
-		if !seen[id] {
+		if rc.Count(id) == 0 {
 			t.Fatalf("message %s never arrived", id)
 		}
 	}
@@ -172,16 +168,13 @@ func TestRelayDeliversSignedWebhooksOnce(t *testing.T) {
 
 func TestRelayRetriesThenDelivers(t *testing.T) {
 	o := newOutbox(t)
-	rc := &receiver{answer: func(n int, _ *http.Request) int {
-		if n == 1 {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}}
+	secret := webhook.NewSecret()
+	rc := reboundtest.NewWebhookReceiver(secret)
+	rc.Fail = reboundtest.WebhookFailFirst(1, http.StatusServiceUnavailable)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	ids := o.enqueue(t, outbox.Message{Destination: "d", Payload: []byte("{}")}, outbox.Message{Destination: "d", Payload: []byte("{}")})
-	startRelay(t, o, outbox.RelayConfig{}, map[string]outbox.Destination{"d": {URL: srv.URL}})
+	startRelay(t, o, outbox.RelayConfig{}, map[string]outbox.Destination{"d": {URL: srv.URL, Secrets: []string{secret}}})
 	waitFor(t, "both sent", func() bool { return countState(t, o, "d", outbox.Sent) == 2 })
 	for _, id := range ids {
 		r, err := o.store.Get(context.Background(), id)

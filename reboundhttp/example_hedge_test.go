@@ -5,11 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"time"
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/reboundhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 )
 
 // Hedged requests: a GET still unanswered after the hedger's delay is sent
@@ -18,14 +18,10 @@ import (
 // canceled. (Without Delay, the delay is the endpoint's live 90th
 // percentile once 20 responses are measured.)
 func ExampleConfig_hedgers() {
-	var requests atomic.Int32
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if requests.Add(1) == 1 {
-			<-r.Context().Done() // a stall, until the client cancels it
-			return
-		}
+	stall := reboundtest.NewScript(reboundtest.Hang(), reboundtest.Pass()) // the first request waits until the client cancels it
+	api := httptest.NewServer(stall.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "fast answer")
-	}))
+	})))
 	defer api.Close()
 
 	hedgers, _ := rebound.NewHedgers(rebound.HedgeConfig{Delay: 20 * time.Millisecond, Ratio: 1}, 0)
@@ -37,6 +33,6 @@ func ExampleConfig_hedgers() {
 	}
 	body, err := io.ReadAll(resp.Body) // readable: the winner's context lives until Close
 	resp.Body.Close()
-	fmt.Println(string(body), err, requests.Load())
+	fmt.Println(string(body), err, stall.Count())
 	// Output: fast answer <nil> 2
 }

@@ -489,10 +489,7 @@ func TestPolicyAttemptTimeout(t *testing.T) {
 		}
 	}
 	synctest.Test(t, func(t *testing.T) {
-		hang := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			<-r.Context().Done()
-			return nil, r.Context().Err()
-		})
+		hang := reboundtest.NewScript(reboundtest.Hang()).RoundTripper(nil)
 		for _, cfg := range []reboundhttp.Config{
 			{Base: hang, Policy: rebound.Policy{AttemptTimeout: 100 * time.Millisecond, MaxAttempts: 2, Backoff: rebound.Constant(0)}},
 			{Base: hang, AttemptTimeout: 100 * time.Millisecond, Policy: rebound.Policy{AttemptTimeout: 100 * time.Millisecond, MaxAttempts: 2, Backoff: rebound.Constant(0)}},

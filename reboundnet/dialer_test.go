@@ -33,18 +33,6 @@ func (r *recorder) kinds(k rebound.EventKind) []rebound.Event {
 	return out
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // listening returns the address of a loopback listener that accepts
 // connections and hands each to serve (nil: keep it open until the test
 // ends).

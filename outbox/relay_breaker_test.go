@@ -12,7 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/rebound-go/rebound/internal/memhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/outbox"
@@ -77,7 +77,7 @@ func startBubbleRelay(t *testing.T, o testOutbox, cfg outbox.RelayConfig, h http
 	t.Helper()
 	sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
 		Destinations: map[string]outbox.Destination{"d": {URL: "http://receiver.test/hook"}},
-		Client:       &http.Client{Transport: memhttp.Transport{Handler: h}},
+		Client:       &http.Client{Transport: reboundtest.HandlerTransport{Handler: h}},
 	})
 	if err != nil {
 		t.Fatal(err)

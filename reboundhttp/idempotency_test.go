@@ -9,8 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/rebound-go/rebound/internal/memhttp"
-
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
 	"github.com/rebound-go/rebound/reboundhttp"
@@ -45,7 +43,7 @@ func TestIdempotencyMiddlewareInFlight409IsAWait(t *testing.T) {
 		t.Cleanup(func() { time.Sleep(time.Second) })
 		rec := &reboundtest.Recorder{}
 		c := newClient(t, reboundhttp.Config{
-			Base:            memhttp.Transport{Handler: slowOrders(t, &runs)},
+			Base:            reboundtest.HandlerTransport{Handler: slowOrders(t, &runs)},
 			IdempotencyKeys: true,
 			AttemptTimeout:  100 * time.Millisecond,
 			Policy: rebound.Policy{

@@ -12,7 +12,6 @@ import (
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/idempotency"
-	"github.com/rebound-go/rebound/internal/memhttp"
 	"github.com/rebound-go/rebound/reboundhttp"
 	"github.com/rebound-go/rebound/reboundtest"
 )
@@ -109,7 +108,7 @@ func TestAppliedButLostWithAKey(t *testing.T) {
 func TestAppliedButLostWithAKeyTheServerIgnores(t *testing.T) {
 	o := &orders{}
 	s := reboundtest.NewScript(reboundtest.AppliedButLost(), reboundtest.Pass())
-	c := newClient(t, reboundhttp.Config{Base: s.RoundTripper(memhttp.Transport{Handler: o}), Policy: fast(nil), IdempotencyKeys: true})
+	c := newClient(t, reboundhttp.Config{Base: s.RoundTripper(reboundtest.HandlerTransport{Handler: o}), Policy: fast(nil), IdempotencyKeys: true})
 	resp, err := post(c, "http://api.test")
 	if err != nil {
 		t.Fatal(err)

@@ -20,18 +20,6 @@ var hello = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "hello")
 })
 
-// handlerTransport is an http.RoundTripper that serves each request with a
-// handler, in memory: no socket, no goroutine.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	w := httptest.NewRecorder()
-	t.h.ServeHTTP(w, req)
-	resp := w.Result()
-	resp.Request = req
-	return resp, nil
-}
-
 // A 503 or 429 whose Retry-After says when to come back. Retry-After: 0
 // means at once: the client retries and succeeds. A wait above
 // Policy.MaxRetryAfter (60 s by default) is not worth waiting for: the
@@ -262,7 +250,7 @@ func ExampleScript_RoundTripper() {
 	s := reboundtest.NewScript(reboundtest.Reset(), reboundtest.Fail(1, http.StatusBadGateway), reboundtest.Pass())
 	rec := &reboundtest.Recorder{}
 	client, _ := reboundhttp.NewClient(reboundhttp.Config{
-		Base:   s.RoundTripper(handlerTransport{hello}),
+		Base:   s.RoundTripper(reboundtest.HandlerTransport{Handler: hello}),
 		Policy: rebound.Policy{Backoff: rebound.Constant(0), Observer: rec},
 	})
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/rebound-go/rebound"
-	"github.com/rebound-go/rebound/internal/memhttp"
 	"github.com/rebound-go/rebound/reboundhttp"
 	"github.com/rebound-go/rebound/reboundtest"
 )
@@ -44,7 +43,7 @@ var sides = []side{
 		return newClient(t, cfg), srv.URL
 	}},
 	{"roundtripper", func(t *testing.T, s *reboundtest.Script, h http.Handler, cfg reboundhttp.Config) (*http.Client, string) {
-		cfg.Base = s.RoundTripper(memhttp.Transport{Handler: h})
+		cfg.Base = s.RoundTripper(reboundtest.HandlerTransport{Handler: h})
 		return newClient(t, cfg), "http://api.test"
 	}},
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rebound-go/rebound"
-	"github.com/rebound-go/rebound/internal/memhttp"
 	"github.com/rebound-go/rebound/reboundhttp"
 	"github.com/rebound-go/rebound/reboundtest"
 )
@@ -18,7 +17,7 @@ import (
 // inMemory returns a client whose requests go through s's RoundTripper to
 // h, in memory, for a synctest bubble.
 func inMemory(t *testing.T, s *reboundtest.Script, h http.Handler, cfg reboundhttp.Config) *http.Client {
-	cfg.Base = s.RoundTripper(memhttp.Transport{Handler: h})
+	cfg.Base = s.RoundTripper(reboundtest.HandlerTransport{Handler: h})
 	return newClient(t, cfg)
 }
 

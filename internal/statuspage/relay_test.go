@@ -12,7 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/rebound-go/rebound/internal/memhttp"
+	"github.com/rebound-go/rebound/reboundtest"
 
 	"github.com/rebound-go/rebound"
 	"github.com/rebound-go/rebound/outbox"
@@ -66,7 +66,7 @@ func TestPageUnderARelay(t *testing.T) {
 		})
 		sender, err := outbox.NewWebhookSender(outbox.WebhookConfig{
 			Destinations: map[string]outbox.Destination{"d": {URL: "http://receiver.test/hook"}},
-			Client:       &http.Client{Transport: memhttp.Transport{Handler: receiver}},
+			Client:       &http.Client{Transport: reboundtest.HandlerTransport{Handler: receiver}},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package memhttp
+package reboundtest
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func TestTransportServesTheRequest(t *testing.T) {
+func TestHandlerTransportServesTheRequest(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Got", r.Header.Get("X-Sent"))
@@ -20,7 +20,7 @@ func TestTransportServesTheRequest(t *testing.T) {
 	})
 	req, _ := http.NewRequest("POST", "http://example.test/orders", strings.NewReader("body"))
 	req.Header.Set("X-Sent", "v")
-	resp, err := (&http.Client{Transport: Transport{Handler: h}}).Do(req)
+	resp, err := (&http.Client{Transport: HandlerTransport{Handler: h}}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestTransportServesTheRequest(t *testing.T) {
 	}
 }
 
-func TestTransportReturnsTheCauseWhenTheClientGivesUp(t *testing.T) {
+func TestHandlerTransportReturnsTheCauseWhenTheClientGivesUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		finished := make(chan struct{})
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +42,7 @@ func TestTransportReturnsTheCauseWhenTheClientGivesUp(t *testing.T) {
 		ctx, cancel := context.WithTimeoutCause(context.Background(), 100*time.Millisecond, cause)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://example.test/", nil)
-		_, err := Transport{Handler: h}.RoundTrip(req)
+		_, err := HandlerTransport{Handler: h}.RoundTrip(req)
 		if !errors.Is(err, cause) {
 			t.Fatalf("err = %v, want the context's cause", err)
 		}

@@ -1,7 +1,4 @@
-// Package memhttp serves HTTP requests with a handler in memory, so that
-// a client (reboundhttp's Transport, the outbox's webhook sender) runs
-// inside a testing/synctest bubble, where a real socket would not.
-package memhttp
+package reboundtest
 
 import (
 	"bytes"
@@ -11,15 +8,17 @@ import (
 	"net/http/httptest"
 )
 
-// Transport is an http.RoundTripper that serves each request with Handler
-// as a server would: the handler gets its own copy of the request (body,
-// headers, a context of its own) and runs to its end even when the
-// client's context ends first; RoundTrip then returns that context's
-// cause.
-type Transport struct{ Handler http.Handler }
+// HandlerTransport is an http.RoundTripper that serves each request with
+// Handler in memory, as a server would: the handler gets its own copy of
+// the request (body, headers, a context of its own) and runs to its end
+// even when the client's context ends first; RoundTrip then returns that
+// context's cause. It needs no socket, so a client (reboundhttp's
+// Transport, under a Script's RoundTripper) runs inside a
+// testing/synctest bubble, where timing faults take no real time.
+type HandlerTransport struct{ Handler http.Handler }
 
 // RoundTrip implements http.RoundTripper.
-func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t HandlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil {
 		var err error

@@ -42,9 +42,10 @@
 //   - [Script.RoundTripper] wraps the RoundTripper a client sends with,
 //     in memory: put it in reboundhttp.Config.Base, under the retries. Its
 //     Reset returns a *net.OpError wrapping syscall.ECONNRESET (see
-//     [ResetError]), as net/http does. With an in-memory next it runs
-//     inside testing/synctest, where Hang, SlowBody and Retry-After waits
-//     take no real time: the place for timing tests.
+//     [ResetError]), as net/http does. With an in-memory next (a
+//     [HandlerTransport] serving your real handler) it runs inside
+//     testing/synctest, where Hang, SlowBody and Retry-After waits take no
+//     real time: the place for timing tests.
 //   - [Script.Handler] wraps a real handler behind httptest.NewServer: the
 //     client meets the faults on a real loopback connection, reset with
 //     SO_LINGER 0 (an RST) for Reset and AppliedButLost.

@@ -160,12 +160,12 @@ func (c *Client) label(method string) string {
 const IdempotencyKey = "idempotency-key"
 
 // policy returns the policy of one call: NonIdempotent unless the call is
-// declared idempotent or carries an idempotency key, and the endpoint's
-// label, breaker, budget and (for a call declared idempotent) hedger.
-func (c *Client) policy(ctx context.Context, method string, opts []grpc.CallOption) rebound.Policy {
+// declared idempotent, and the endpoint's label, breaker, budget and (for
+// a call declared idempotent) hedger.
+func (c *Client) policy(method string, opts []grpc.CallOption) rebound.Policy {
 	p := c.cfg.Policy
 	declared := c.idempotent(method, opts)
-	p.NonIdempotent = !declared && !hasIdempotencyKey(ctx)
+	p.NonIdempotent = !declared // a call with an idempotency key is retried all the same: see attemptError
 	if c.labelled {
 		label := c.label(method)
 		p.Endpoint = label

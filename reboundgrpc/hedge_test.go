@@ -213,7 +213,7 @@ func waitCanceled(t *testing.T, srv *server, method string) []seen {
 // (here on ABORTED, what a deduplicating server answers while the first
 // call with the key runs), but never hedged.
 func TestIdempotencyKeyMakesACallRetryable(t *testing.T) {
-	for _, keyed := range []bool{false, true} {
+	for i, keyed := range []bool{false, true, true} {
 		srv := &server{unary: func(ctx context.Context, n int) (*testpb.SimpleResponse, error) {
 			if n == 1 {
 				return nil, status.Error(codes.Aborted, "in flight")
@@ -224,8 +224,13 @@ func TestIdempotencyKeyMakesACallRetryable(t *testing.T) {
 		c := newClient(t, reboundgrpc.Config{Policy: fast(nil), Hedgers: g})
 		client := start(t, "bufconn", srv, nil, c.DialOptions()...)
 		ctx := testContext(t)
-		if keyed {
+		switch {
+		case !keyed:
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer t") // other metadata
+		case i == 1:
 			ctx = metadata.AppendToOutgoingContext(ctx, reboundgrpc.IdempotencyKey, "k1")
+		default:
+			ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs("Idempotency-Key", "k2", "authorization", "Bearer t"))
 		}
 		_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
 		calls := len(srv.seenCalls(unaryMethod))

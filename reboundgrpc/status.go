@@ -52,13 +52,23 @@ func (e *StatusError) Classification() rebound.Classification { return e.class }
 // the caller's deadline from an attempt's timeout by ctx.Err(), so when
 // ctx's deadline has passed by the clock, attemptError waits for ctx to be
 // done, which it is at once.
+//
+// A call that carries an idempotency key is deduplicated by its server, so
+// its failures are never "maybe processed": a policy NonIdempotent for its
+// method retries them all the same. The key is looked up here, on a
+// failure, rather than for every call: reading the outgoing metadata
+// copies it.
 func attemptError(ctx context.Context, err error, trailer metadata.MD) error {
 	if status.Code(err) == codes.DeadlineExceeded {
 		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
 			<-ctx.Done()
 		}
 	}
-	return classifyError(err, trailer)
+	err = classifyError(err, trailer)
+	if se, ok := err.(*StatusError); ok && se.class.MaybeProcessed && hasIdempotencyKey(ctx) {
+		se.class.MaybeProcessed = false
+	}
+	return err
 }
 
 // classifyError returns the error an attempt reports to rebound.Do: a

@@ -38,7 +38,7 @@ func (c *Client) StreamClientInterceptor() grpc.StreamClientInterceptor {
 }
 
 func (c *Client) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	p := c.policy(ctx, method, opts)
+	p := c.policy(method, opts)
 	if p.Hedger != nil && desc.ServerStreams && !desc.ClientStreams && c.bufLimit >= 0 {
 		return &hedgedStream{c: c, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts, p: p}, nil
 	}

@@ -24,7 +24,7 @@ func (c *Client) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 }
 
 func (c *Client) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	p := c.policy(ctx, method, opts)
+	p := c.policy(method, opts)
 	if p.Hedger != nil {
 		if rm, ok := reply.(proto.Message); ok {
 			return c.unaryHedged(ctx, method, req, rm, cc, invoker, p, opts)

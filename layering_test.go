@@ -178,10 +178,10 @@ var dependencyBounds = map[string]struct {
 	"webhook": {rebound: []string{".", "internal/redact", "reboundhttp"}},
 	// A program that counts retries compiles no outbox; the outbox's
 	// collector is outbox/outboxprom.
-	"reboundprom": {rebound: []string{"."}, thirdParty: true},
+	"reboundprom": {rebound: []string{".", "internal/endpoints"}, thirdParty: true},
 	// Nor does a program that traces them: reboundotel reads attempts
 	// from reboundhttp and nothing of the state packages.
-	"reboundotel": {rebound: []string{".", "internal/redact", "reboundhttp"}, thirdParty: true},
+	"reboundotel": {rebound: []string{".", "internal/endpoints", "internal/redact", "reboundhttp"}, thirdParty: true},
 	// pgtest serves the tests of every layer, so it depends on none: a
 	// store's tests that used it would otherwise pull in another state
 	// package.

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/endpoints"
 )
 
 // ScopeName is the instrumentation scope of the tracer and meter this
@@ -23,7 +24,7 @@ const (
 	DefaultMaxEndpoints = 100
 	// OtherEndpoint is the rebound.endpoint value that endpoints past the
 	// limit fold into.
-	OtherEndpoint = "_other"
+	OtherEndpoint = endpoints.Other
 )
 
 // DefaultBuckets are the explicit bucket boundaries, in seconds, advised

@@ -2,7 +2,6 @@ package reboundotel
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -14,6 +13,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/endpoints"
 )
 
 // Attribute keys of the metrics and span events. There is no semantic
@@ -66,27 +66,22 @@ type Observer struct {
 	transitions  metric.Int64Counter
 	breakerState metric.Int64ObservableGauge
 
-	limit  int
-	logger *slog.Logger
 	// noMetrics: the MeterProvider is the no-op one, so measurements are
 	// skipped before the endpoint is even looked up.
 	noMetrics bool
 	// untimed: noMetrics, and the TracerProvider is the no-op one too.
 	untimed bool
 
-	endpoints atomic.Pointer[map[string]*endpoint] // at most limit entries; copied on write under mu
-	mu        sync.Mutex
-	other     *endpoint // "_other", once the limit is reached
-	otherFast atomic.Pointer[endpoint]
-	last      atomic.Pointer[endpoint] // the endpoint of the last event
-	breakers  []*rebound.Breaker
-	groups    []*rebound.Breakers
+	endpoints *endpoints.Cache[*endpoint] // at most Config.MaxEndpoints, then _other
+
+	mu       sync.Mutex // guards breakers and groups
+	breakers []*rebound.Breaker
+	groups   []*rebound.Breakers
 }
 
 // endpoint holds an endpoint's measurement options, built once, so that
 // recording a measurement builds no attribute set and allocates nothing.
 type endpoint struct {
-	key         string // the endpoint name it was looked up by
 	endpoint    attribute.KeyValue
 	retries     [2][]metric.AddOption    // succeeded, failed
 	calls       [6][]metric.AddOption    // by rebound.Result
@@ -114,7 +109,7 @@ func New(cfg Config) (*Observer, error) {
 		return nil, err
 	}
 	m := cfg.MeterProvider.Meter(ScopeName)
-	o := &Observer{tracer: cfg.tracer(), limit: cfg.MaxEndpoints, logger: cfg.Logger}
+	o := &Observer{tracer: cfg.tracer()}
 	switch cfg.MeterProvider.(type) {
 	case metricnoop.MeterProvider, *metricnoop.MeterProvider:
 		o.noMetrics = true
@@ -155,8 +150,13 @@ func New(cfg Config) (*Observer, error) {
 			return nil, err
 		}
 	}
-	empty := map[string]*endpoint{}
-	o.endpoints.Store(&empty)
+	o.endpoints = endpoints.New(cfg.MaxEndpoints, func(name string) *endpoint {
+		ep := newEndpoint(name)
+		o.startAtZero(ep)
+		return ep
+	}, func(name string) {
+		cfg.Logger.Warn("reboundotel: too many endpoints; further ones are recorded as "+OtherEndpoint, "limit", cfg.MaxEndpoints, "endpoint", name)
+	})
 	return o, nil
 }
 
@@ -190,46 +190,6 @@ func newEndpoint(name string) *endpoint {
 	for s := rebound.Closed; s <= rebound.Open; s++ {
 		ep.transitions[s] = addOpts(e, keyBreakerTo.String(stateNames[s]))
 	}
-	return ep
-}
-
-func (o *Observer) endpoint(name string) *endpoint {
-	// Most programs call one endpoint many times in a row: remember the
-	// last one. The map is copied on write, so a lookup takes no lock.
-	if ep := o.last.Load(); ep != nil && ep.key == name {
-		return ep
-	}
-	if ep := (*o.endpoints.Load())[name]; ep != nil {
-		o.last.Store(ep)
-		return ep
-	}
-	if other := o.otherFast.Load(); other != nil {
-		return other // full: every unknown endpoint is _other
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	cur := *o.endpoints.Load()
-	if ep := cur[name]; ep != nil {
-		return ep
-	}
-	if len(cur) >= o.limit {
-		if o.other == nil {
-			o.other = newEndpoint(OtherEndpoint)
-			o.startAtZero(o.other)
-			o.otherFast.Store(o.other)
-			o.logger.Warn("reboundotel: too many endpoints; further ones are recorded as "+OtherEndpoint, "limit", o.limit, "endpoint", name)
-		}
-		return o.other
-	}
-	next := make(map[string]*endpoint, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
-	ep := newEndpoint(name)
-	ep.key = name
-	o.startAtZero(ep)
-	next[name] = ep
-	o.endpoints.Store(&next)
 	return ep
 }
 
@@ -268,7 +228,7 @@ func (o *Observer) Observe(ctx context.Context, e rebound.Event) {
 
 // measure records e in the metrics.
 func (o *Observer) measure(ctx context.Context, e *rebound.Event) {
-	ep := o.endpoint(e.Endpoint)
+	ep := o.endpoints.Get(e.Endpoint)
 	switch e.Kind {
 	case rebound.AttemptFinished:
 		if e.Err == nil {

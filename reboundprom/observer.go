@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rebound-go/rebound"
+	"github.com/rebound-go/rebound/internal/endpoints"
 )
 
 // Defaults of Config.
@@ -19,7 +20,7 @@ const (
 	DefaultMaxEndpoints = 100
 	// OtherEndpoint is the label value that endpoints past the limit fold
 	// into.
-	OtherEndpoint = "_other"
+	OtherEndpoint = endpoints.Other
 )
 
 // DefaultBuckets are the histogram buckets, in seconds, of attempt and call
@@ -58,23 +59,17 @@ type Observer struct {
 	transitions  *prometheus.CounterVec
 	breakerState *prometheus.Desc
 
-	limit  int
-	logger *slog.Logger
+	endpoints *endpoints.Cache[*endpoint] // at most Config.MaxEndpoints, then _other
 
-	endpoints atomic.Pointer[map[string]*endpoint] // at most limit entries; copied on write under mu
-	mu        sync.Mutex
-	other     *endpoint // "_other", once the limit is reached
-	otherFast atomic.Pointer[endpoint]
-	last      atomic.Pointer[endpoint] // the endpoint of the last event
-	breakers  []*rebound.Breaker
-	groups    []*rebound.Breakers
+	mu       sync.Mutex // guards breakers and groups
+	breakers []*rebound.Breaker
+	groups   []*rebound.Breakers
 }
 
 // endpoint caches an endpoint's metric handles, so that an event costs one
 // map lookup and no label hashing.
 type endpoint struct {
 	name        string                // the label value
-	key         string                // the endpoint name it was looked up by
 	retries     [2]prometheus.Counter // succeeded, failed
 	calls       [6]prometheus.Counter // by rebound.Result
 	callDur     [6]*durSeries
@@ -152,11 +147,10 @@ func New(cfg Config) (*Observer, error) {
 		breakerState: prometheus.NewDesc("rebound_breaker_state",
 			"Circuit breaker state, read at scrape time: 0 closed, 1 half-open, 2 open.",
 			[]string{"endpoint"}, nil),
-		limit:  cfg.MaxEndpoints,
-		logger: cfg.Logger,
 	}
-	empty := map[string]*endpoint{}
-	o.endpoints.Store(&empty)
+	o.endpoints = endpoints.New(cfg.MaxEndpoints, o.newEndpoint, func(name string) {
+		cfg.Logger.Warn("reboundprom: too many endpoints; further ones are counted as "+OtherEndpoint, "limit", cfg.MaxEndpoints, "endpoint", name)
+	})
 	for _, c := range []prometheus.Collector{o.retries, o.calls, o.attempts, o.callDur, o.attemptDur, o.retryWait, o.budgetRej, o.hedges, o.consecutive, o.transitions, breakerCollector{o}} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
@@ -170,45 +164,6 @@ var (
 	hedgeLabels  = [4]string{"won", "lost", "failure", "rejected"}
 	stateLabels  = [3]string{"closed", "half_open", "open"}
 )
-
-func (o *Observer) endpoint(name string) *endpoint {
-	// Most programs call one endpoint many times in a row: remember the
-	// last one. The map is copied on write, so a lookup takes no lock and
-	// writes nothing: no cache line bounces between cores.
-	if ep := o.last.Load(); ep != nil && ep.key == name {
-		return ep
-	}
-	if ep := (*o.endpoints.Load())[name]; ep != nil {
-		o.last.Store(ep)
-		return ep
-	}
-	if other := o.otherFast.Load(); other != nil {
-		return other // full: every unknown endpoint is _other
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	cur := *o.endpoints.Load()
-	if ep := cur[name]; ep != nil {
-		return ep
-	}
-	if len(cur) >= o.limit {
-		if o.other == nil {
-			o.other = o.newEndpoint(OtherEndpoint)
-			o.otherFast.Store(o.other)
-			o.logger.Warn("reboundprom: too many endpoints; further ones are counted as "+OtherEndpoint, "limit", o.limit, "endpoint", name)
-		}
-		return o.other
-	}
-	next := make(map[string]*endpoint, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
-	ep := o.newEndpoint(name)
-	ep.key = name
-	next[name] = ep
-	o.endpoints.Store(&next)
-	return ep
-}
 
 // newEndpoint creates the series of an endpoint, every result at zero.
 func (o *Observer) newEndpoint(label string) *endpoint {
@@ -235,7 +190,7 @@ func (o *Observer) newEndpoint(label string) *endpoint {
 
 // Observe implements rebound.Observer.
 func (o *Observer) Observe(_ context.Context, e rebound.Event) {
-	ep := o.endpoint(e.Endpoint)
+	ep := o.endpoints.Get(e.Endpoint)
 	switch e.Kind {
 	case rebound.AttemptFinished:
 		if e.Err == nil {
